@@ -1,0 +1,4 @@
+package config
+
+// Moderation holds its task family's settings (placeholder: owned by that family).
+type Moderation struct{}
