@@ -99,10 +99,10 @@ type SessionTokens struct {
 	AccessJWT  string `json:"access_jwt"`
 	RefreshJWT string `json:"refresh_jwt"`
 	// OAuth only.
-	DPoPKey      string `json:"dpop_key,omitempty"` // private key, multibase or JWK JSON
-	DPoPNonce    string `json:"dpop_nonce,omitempty"`
-	AuthServer   string `json:"auth_server,omitempty"` // issuer URL
-	ClientID     string `json:"client_id,omitempty"`
+	DPoPKey       string `json:"dpop_key,omitempty"` // private key, multibase or JWK JSON
+	DPoPNonce     string `json:"dpop_nonce,omitempty"`
+	AuthServer    string `json:"auth_server,omitempty"` // issuer URL
+	ClientID      string `json:"client_id,omitempty"`
 	TokenEndpoint string `json:"token_endpoint,omitempty"`
 }
 
