@@ -7,7 +7,8 @@
 // Go) by default. Queries are written once with '?' placeholders and rebound
 // for PostgreSQL; migrations live per dialect under migrations/ and run with
 // goose at start and from `plyrtasks migrate`. The conformance suite in
-// store_test.go runs against both.
+// conformance_test.go runs against both; package storetest gives other
+// packages' tests a ready store of either kind.
 //
 // Session tokens are encrypted at rest (AES-256-GCM) with the key from
 // SESSION_ENCRYPTION_KEY; without one, sessions cannot be stored.
@@ -267,6 +268,9 @@ type Store interface {
 	SaveScan(ctx context.Context, s CopyrightScan) error // one current scan per track
 	GetScan(ctx context.Context, trackID int64) (CopyrightScan, error)
 	ListFlaggedWithRecord(ctx context.Context) ([]FlaggedTrack, error)
-	// ClearFlags unflags the given tracks' scans, recording resolvedAt.
+	// ClearFlags unflags the given tracks' scans, recording resolvedAt, and
+	// returns how many were flagged. Status stays as the scan recorded it.
 	ClearFlags(ctx context.Context, trackIDs []int64, resolvedAt time.Time) (int, error)
+	// Report state of flagged scans (copyright_reports.go, issue 5).
+	CopyrightReports
 }
