@@ -1,0 +1,118 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/plyr-fm/plyrtasks/internal/rdb"
+	"github.com/plyr-fm/plyrtasks/job"
+)
+
+// process is the asynq handler of every task type: it translates the
+// asynq task into a job.Task and runs the pipeline. Unknown kinds and
+// malformed payloads come back from the registry as permanent errors, so
+// asynq archives them with the reason instead of retrying.
+func (s *Server) process(ctx context.Context, at *asynq.Task) error {
+	id, _ := asynq.GetTaskID(ctx)
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	queue, _ := asynq.GetQueueName(ctx)
+	t := &job.Task{
+		Kind:     at.Type(),
+		Payload:  at.Payload(),
+		ID:       id,
+		Queue:    s.logicalQueue(queue),
+		Attempt:  retried,
+		MaxRetry: maxRetry,
+		Headers:  at.Headers(),
+		Result:   at.ResultWriter(),
+	}
+	err := s.handler(ctx, t)
+	// A unique task frees its key when it completes. (ctx ended means asynq
+	// already counted the run as failed: the timeout won over the result.)
+	if err == nil && ctx.Err() == nil {
+		if lock := t.Headers[rdb.HeaderUniqueLock]; lock != "" {
+			s.releaseUnique(lock, id)
+		}
+	}
+	return err
+}
+
+// handleError is asynq's ErrorHandler, called for every failed run before
+// asynq retries or archives it, timeouts included. It frees an archived
+// unique task's key, and logs the failures the handler's log line may not
+// show (a timeout or an expired lease decided while the handler still
+// ran).
+func (s *Server) handleError(ctx context.Context, at *asynq.Task, err error) {
+	id, _ := asynq.GetTaskID(ctx)
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	archived := retried >= maxRetry || errors.Is(err, asynq.SkipRetry) || errors.Is(err, asynq.RevokeTask)
+	if archived {
+		if lock := at.Headers()[rdb.HeaderUniqueLock]; lock != "" {
+			s.releaseUnique(lock, id)
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, asynq.ErrLeaseExpired) {
+		s.log.Warn("task timed out", slog.String("kind", at.Type()), slog.String("id", id),
+			slog.Int("attempt", retried+1), slog.Bool("archived", archived), slog.String("error", err.Error()))
+	}
+}
+
+func (s *Server) releaseUnique(lock, id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := rdb.ReleaseUnique(ctx, s.rdb, lock, id); err != nil {
+		// The lock expires with its window; the next enqueue also takes it
+		// over once this task is no longer live.
+		s.log.Warn("release unique lock", slog.String("id", id), slog.String("error", err.Error()))
+	}
+}
+
+// isFailure is asynq's IsFailure: a run cancelled because this worker is
+// shutting down is not the task's failure and does not use up a retry.
+func (s *Server) isFailure(err error) bool {
+	return !(s.stopping.Load() && errors.Is(err, context.Canceled))
+}
+
+// retryDelay is asynq's RetryDelayFunc: Options.RetryDelay or backoff, at
+// least a job.RetryAfter's delay. A task whose worker died (lease expired)
+// runs again after a second.
+func (s *Server) retryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	if errors.Is(err, asynq.ErrLeaseExpired) {
+		return time.Second
+	}
+	var d time.Duration
+	if s.opts.RetryDelay != nil {
+		d = s.opts.RetryDelay(n, err)
+	} else {
+		d = backoff(n)
+	}
+	var ra *job.RetryAfterError
+	if errors.As(err, &ra) && ra.After > d {
+		d = ra.After
+	}
+	return d
+}
+
+// Backoff bounds: retry n+1 waits between half and all of
+// backoffBase·2ⁿ, at most backoffMax.
+const (
+	backoffBase = 10 * time.Second
+	backoffMax  = time.Hour
+)
+
+// backoff is exponential with jitter, so tasks that failed together (a PDS
+// outage) do not come back together.
+func backoff(n int) time.Duration {
+	d := backoffMax
+	if n < 20 {
+		d = min(backoffBase<<n, backoffMax)
+	}
+	return d/2 + rand.N(d/2+1)
+}
