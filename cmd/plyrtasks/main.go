@@ -1,0 +1,102 @@
+// Command plyrtasks is plyr.fm's durable background-task system in one
+// binary: `serve` runs the HTTP API, a worker and the dashboard in one
+// process; `worker` runs a worker alone; `enqueue` and `status` talk to a
+// running system through its HTTP API or straight to Redis. Run
+// `plyrtasks help` for the full list.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal, restore the default handling: a second
+		// Ctrl-C kills at once instead of waiting for the drain.
+		<-ctx.Done()
+		stop()
+	}()
+	err := newRootCmd(os.Stdout, os.Stderr).ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			if ee.msg != "" {
+				fmt.Fprintln(os.Stderr, "plyrtasks:", ee.msg)
+			}
+			os.Exit(ee.code)
+		}
+		fmt.Fprintln(os.Stderr, "plyrtasks:", err)
+		os.Exit(1)
+	}
+}
+
+// exitError ends the command with a given exit code (and an optional
+// message) instead of cobra's usual error print.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// newRootCmd builds the command tree, writing output to stdout and
+// messages to stderr.
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "plyrtasks",
+		Short: "plyr.fm's durable background tasks (asynq on Redis)",
+		Long: `plyrtasks runs plyr.fm's background work — copyright scans, media exports,
+ATProto record syncs, scrobbles, likes and comments — durably on Redis with
+asynq: workers run tasks, retry them with backoff and survive crashes, and
+operators watch them in the asynqmon dashboard at /monitoring/.
+
+Configuration comes from environment variables (see 'plyrtasks config' and
+the README). With nothing configured, 'plyrtasks serve' runs everything on
+embedded, in-memory defaults: try it with
+
+  go run ./cmd/plyrtasks serve`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(
+		newServeCmd(),
+		newWorkerCmd(),
+		newEnqueueCmd(),
+		newStatusCmd(),
+		newCancelCmd(),
+		newMigrateCmd(),
+		newConfigCmd(),
+		newHealthcheckCmd(),
+		newVersionCmd(),
+	)
+	// ---- Commands of the task families: the lead adds one line each. ----
+	// root.AddCommand(newSessionCmd())
+	// root.AddCommand(newDevCmd())
+	// root.AddCommand(newBenchExportCmd())
+	// ---- end of the family commands ----
+	return root
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version, commit and Go version of this binary",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(cmd.OutOrStdout(), versionString())
+			return nil
+		},
+	}
+}
