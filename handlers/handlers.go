@@ -11,7 +11,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/plyr-fm/plyrtasks/config"
+	"github.com/plyr-fm/plyrtasks/export"
 	"github.com/plyr-fm/plyrtasks/job"
+	"github.com/plyr-fm/plyrtasks/moderation"
+	"github.com/plyr-fm/plyrtasks/pds"
+	"github.com/plyr-fm/plyrtasks/storage"
 	"github.com/plyr-fm/plyrtasks/store"
 )
 
@@ -23,6 +27,20 @@ type Deps struct {
 	// for handlers that do not need it.
 	Redis  redis.UniversalClient
 	Logger *slog.Logger
+	// Moderation is the moderation service and labeler client (copyright).
+	// nil: built from Config.Moderation, and still nil (scans recorded as
+	// "skipped: moderation disabled") when MODERATION_URL is unset.
+	Moderation *moderation.Client
+	// PDS acts as users on their PDS (the ATProto family). nil: built
+	// from Config.ATProto, Store and Redis.
+	PDS *pds.Client
+	// Storage is the object storage tracks are read from and exports
+	// written to. nil: opened from Config.Storage (STORAGE_URL) on the
+	// first export.
+	Storage storage.Storage
+	// Exports runs media exports. nil: a worker-side service is built from
+	// Store and Storage on the first export.
+	Exports *export.Service
 }
 
 // Register adds every handler to r: one line per task type.
@@ -30,5 +48,20 @@ func Register(r *job.Registry, d Deps) error {
 	var errs []error
 	// Task families register here, one line per type:
 	//   job.Register(r, NewCopyrightScan(d).Work)
+	d, err := withModeration(d)
+	errs = append(errs, err)
+	job.Register(r, NewCopyrightScan(d).Work)
+	job.Register(r, NewCopyrightSyncResolutions(d).Work)
+	d, err = withPDS(d)
+	errs = append(errs, err)
+	job.Register(r, NewATProtoSync(d).Work)
+	job.Register(r, NewTealScrobble(d).Work)
+	job.Register(r, NewAlbumListSync(d).Work)
+	job.Register(r, NewLike(d).Work)
+	job.Register(r, NewUnlike(d).Work)
+	job.Register(r, NewCommentCreate(d).Work)
+	job.Register(r, NewCommentUpdate(d).Work)
+	job.Register(r, NewCommentDelete(d).Work)
+	job.Register(r, NewMediaExport(d).Work)
 	return errors.Join(errs...)
 }

@@ -13,6 +13,7 @@ import (
 	_ "github.com/bluesky-social/indigo/api/atproto"
 	_ "github.com/bluesky-social/indigo/atproto/atclient"
 	_ "github.com/caarlos0/env/v10"
+	_ "github.com/chromedp/chromedp"
 	_ "github.com/hibiken/asynq"
 	_ "github.com/hibiken/asynqmon"
 	_ "github.com/jackc/pgx/v5/stdlib"

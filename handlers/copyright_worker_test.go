@@ -1,0 +1,96 @@
+package handlers
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/plyr-fm/plyrtasks/client"
+	"github.com/plyr-fm/plyrtasks/internal/redistest"
+	"github.com/plyr-fm/plyrtasks/moderation/moderationtest"
+	"github.com/plyr-fm/plyrtasks/server"
+	"github.com/plyr-fm/plyrtasks/store"
+)
+
+// TestCopyrightScanThroughWorker runs copyright:scan end to end: the Go
+// client enqueues (a second scan of the same track while the first is
+// queued or running is a duplicate), a real worker over a real redis-server
+// runs it, the labeler fails once, and asynq's retry reports the flag
+// without scanning again.
+func TestCopyrightScanThroughWorker(t *testing.T) {
+	e := newCopyrightEnv(t)
+	e.srv.SetAnswer(copyrightAudio, moderationtest.Answer("dominant"))
+	e.srv.Script(moderationtest.Scan, moderationtest.Reply{Delay: 300 * time.Millisecond})
+	e.srv.Script(moderationtest.Events, moderationtest.Reply{Status: 503, Body: []byte(`{"error":"labeler restarting"}`)})
+
+	rs := redistest.Start(t, redistest.Options{})
+	rc := rs.Client(t, rs.DB(t))
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	const ns = "copyright-e2e"
+	w := server.New(rc, e.reg, server.Options{
+		Namespace: ns, Concurrency: 2, DisablePeriodic: true, Logger: quiet,
+		TaskCheckInterval: 10 * time.Millisecond, DelayedTaskCheckInterval: 100 * time.Millisecond,
+		RetryDelay: func(int, error) time.Duration { return 10 * time.Millisecond },
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := w.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Shutdown)
+	cl := client.New(rc, client.Options{Namespace: ns, Logger: quiet})
+	t.Cleanup(func() { _ = cl.Close(context.Background()) })
+
+	first, err := cl.ScheduleCopyrightScan(ctx, e.track.ID, copyrightAudio)
+	if err != nil || first.Outcome != client.Enqueued {
+		t.Fatalf("first enqueue = %+v, %v", first, err)
+	}
+	dup, err := cl.ScheduleCopyrightScan(ctx, e.track.ID, copyrightAudio+"?replaced=1")
+	if err != nil || dup.Outcome != client.Duplicate || dup.ID != first.ID {
+		t.Fatalf("second enqueue for the same track = %+v, %v; want a duplicate of %s", dup, err, first.ID)
+	}
+
+	ins := asynq.NewInspectorFromRedisClient(rc)
+	var info *asynq.TaskInfo
+	for {
+		info, err = ins.GetTaskInfo(first.Queue, first.ID)
+		if err == nil && (info.State == asynq.TaskStateCompleted || info.State == asynq.TaskStateArchived) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("task did not finish: %+v, %v", info, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if info.State != asynq.TaskStateCompleted || info.Retried != 1 {
+		t.Fatalf("task state %s after %d retries (last error %q), want completed after 1", info.State, info.Retried, info.LastErr)
+	}
+	if !strings.Contains(string(info.Result), `"resumed":true`) || !strings.Contains(string(info.Result), `"reported":true`) {
+		t.Errorf("task result %s, want resumed and reported", info.Result)
+	}
+	if n := e.srv.Calls(moderationtest.Scan); n != 1 {
+		t.Errorf("the service scanned %d times, want once", n)
+	}
+	if n := e.srv.Calls(moderationtest.Events); n != 2 {
+		t.Errorf("the labeler was called %d times, want 2 (503, then the report)", n)
+	}
+	if ev := e.srv.Events(); len(ev) != 1 || ev[0].SubjectURI != e.track.RecordURI {
+		t.Errorf("events = %+v", ev)
+	}
+	sc := e.getScan(e.track.ID)
+	if sc.Status != store.ScanFlagged || sc.DominantMatchPct != 80 {
+		t.Errorf("stored scan %+v", sc)
+	}
+
+	// Once the scan finished, a rescan (new audio) is accepted.
+	again, err := cl.ScheduleCopyrightScan(ctx, e.track.ID, copyrightAudio+"?replaced=1")
+	if err != nil || again.Outcome != client.Enqueued {
+		t.Errorf("rescan after completion = %+v, %v; want enqueued", again, err)
+	}
+}
