@@ -35,13 +35,20 @@ const UnknownKind = "unknown"
 // Struck and cancelled runs count as processed only. A nil *Metrics is
 // valid and records nothing.
 type Metrics struct {
-	kinds     map[string]bool
+	// byKind holds each bounded kind's series, resolved once: the hot path
+	// then costs a map read and atomic adds, no label hashing.
+	byKind    map[string]*kindSeries
 	processed *prometheus.CounterVec
 	failed    *prometheus.CounterVec
 	retried   *prometheus.CounterVec
 	archived  *prometheus.CounterVec
 	fallback  *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
+}
+
+type kindSeries struct {
+	processed, failed, retried, archived prometheus.Counter
+	duration                             prometheus.Observer
 }
 
 // NewMetrics registers the collectors on reg, with labels bounded by
@@ -53,17 +60,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 // NewMetricsFor is NewMetrics with labels bounded by catalog.
 func NewMetricsFor(reg prometheus.Registerer, catalog *tasks.Catalog) *Metrics {
-	kinds := map[string]bool{}
-	for _, k := range catalog.Kinds() {
-		kinds[k] = true
-	}
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		return register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "plyrtasks", Name: name, Help: help,
 		}, labels))
 	}
 	m := &Metrics{
-		kinds:     kinds,
+		byKind:    map[string]*kindSeries{},
 		processed: counter("tasks_processed_total", "Task runs that finished, whatever the outcome.", "kind"),
 		failed:    counter("tasks_failed_total", "Task runs that returned an error.", "kind"),
 		retried:   counter("tasks_retried_total", "Failed task runs that will run again.", "kind"),
@@ -78,8 +81,12 @@ func NewMetricsFor(reg prometheus.Registerer, catalog *tasks.Catalog) *Metrics {
 	// Every series exists from the start at 0, so rate() and absent-series
 	// alerts work before the first failure.
 	for _, k := range append(catalog.Kinds(), UnknownKind) {
-		for _, c := range []*prometheus.CounterVec{m.processed, m.failed, m.retried, m.archived} {
-			c.WithLabelValues(k)
+		m.byKind[k] = &kindSeries{
+			processed: m.processed.WithLabelValues(k),
+			failed:    m.failed.WithLabelValues(k),
+			retried:   m.retried.WithLabelValues(k),
+			archived:  m.archived.WithLabelValues(k),
+			duration:  m.duration.WithLabelValues(k),
 		}
 		m.fallback.WithLabelValues(k, FallbackNoRedis)
 		m.fallback.WithLabelValues(k, FallbackEnqueueFailed)
@@ -107,7 +114,7 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 
 // kind bounds a kind label.
 func (m *Metrics) kind(k string) string {
-	if m.kinds[k] {
+	if _, ok := m.byKind[k]; ok {
 		return k
 	}
 	return UnknownKind
@@ -118,18 +125,21 @@ func (m *Metrics) Observe(kind, outcome string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	k := m.kind(kind)
-	m.processed.WithLabelValues(k).Inc()
-	m.duration.WithLabelValues(k).Observe(d.Seconds())
+	s := m.byKind[kind]
+	if s == nil {
+		s = m.byKind[UnknownKind]
+	}
+	s.processed.Inc()
+	s.duration.Observe(d.Seconds())
 	switch outcome {
 	case OutcomeRetry:
-		m.failed.WithLabelValues(k).Inc()
-		m.retried.WithLabelValues(k).Inc()
+		s.failed.Inc()
+		s.retried.Inc()
 	case OutcomeArchived:
-		m.failed.WithLabelValues(k).Inc()
-		m.archived.WithLabelValues(k).Inc()
+		s.failed.Inc()
+		s.archived.Inc()
 	case OutcomeFailed:
-		m.failed.WithLabelValues(k).Inc()
+		s.failed.Inc()
 	}
 }
 

@@ -60,6 +60,10 @@ func Chain(h HandlerFunc, mw ...Middleware) HandlerFunc {
 //
 //	extra...  →  Logging  →  Metrics  →  Recover  →  Registry.Handler()
 //
+// (the last three fused into one middleware: one frame and one clock read
+// per run on the hot path, same behaviour as Chain(h, Logging(logger),
+// m.Middleware(), Recover())).
+//
 // extra runs outermost, so a tracing middleware placed there opens its span
 // before the log line and the metrics are taken, and sees every outcome,
 // panics included. Middleware that must run inside recovery, logging and
@@ -67,13 +71,26 @@ func Chain(h HandlerFunc, mw ...Middleware) HandlerFunc {
 // the Registry (Registry.Use), which runs inside this chain. m may be nil
 // (no metrics); logger nil means slog.Default().
 func DefaultMiddleware(logger *slog.Logger, m *Metrics, extra ...Middleware) []Middleware {
-	mw := make([]Middleware, 0, len(extra)+3)
-	mw = append(mw, extra...)
-	mw = append(mw, Logging(logger))
-	if m != nil {
-		mw = append(mw, m.Middleware())
+	if logger == nil {
+		logger = slog.Default()
 	}
-	return append(mw, Recover())
+	mw := make([]Middleware, 0, len(extra)+1)
+	mw = append(mw, extra...)
+	return append(mw, func(next HandlerFunc) HandlerFunc {
+		return func(ctx context.Context, t *Task) (err error) {
+			start := time.Now()
+			defer func() {
+				if v := recover(); v != nil {
+					err = &PanicError{Value: v, Stack: debug.Stack()}
+				}
+				d := time.Since(start)
+				outcome := Outcome(ctx, t, err)
+				m.Observe(t.Kind, outcome, d)
+				logOutcome(ctx, logger, t, outcome, d, err)
+			}()
+			return next(ctx, t)
+		}
+	})
 }
 
 // PanicError is the error a handler's panic becomes (see Recover). Its
@@ -117,34 +134,38 @@ func Logging(logger *slog.Logger) Middleware {
 		return func(ctx context.Context, t *Task) error {
 			start := time.Now()
 			err := next(ctx, t)
-			outcome := Outcome(ctx, t, err)
-			level := outcomeLevel(outcome)
-			if !logger.Enabled(ctx, level) {
-				return err
-			}
-			attrs := make([]slog.Attr, 0, 10)
-			attrs = append(attrs,
-				slog.String("kind", t.Kind),
-				slog.String("id", t.ID),
-				slog.String("queue", t.Queue),
-				slog.Int("attempt", t.Attempt+1),
-				slog.Duration("duration", time.Since(start)),
-				slog.String("outcome", outcome),
-			)
-			if t.Inline {
-				attrs = append(attrs, slog.Bool("inline", true))
-			}
-			if err != nil {
-				attrs = append(attrs, slog.String("error", err.Error()))
-				var pe *PanicError
-				if errors.As(err, &pe) {
-					attrs = append(attrs, slog.String("stack", string(pe.Stack)))
-				}
-			}
-			logger.LogAttrs(ctx, level, outcomeMessage(outcome), attrs...)
+			logOutcome(ctx, logger, t, Outcome(ctx, t, err), time.Since(start), err)
 			return err
 		}
 	}
+}
+
+// logOutcome writes Logging's line.
+func logOutcome(ctx context.Context, logger *slog.Logger, t *Task, outcome string, d time.Duration, err error) {
+	level := outcomeLevel(outcome)
+	if !logger.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 9)
+	attrs = append(attrs,
+		slog.String("kind", t.Kind),
+		slog.String("id", t.ID),
+		slog.String("queue", t.Queue),
+		slog.Int("attempt", t.Attempt+1),
+		slog.Duration("duration", d),
+		slog.String("outcome", outcome),
+	)
+	if t.Inline {
+		attrs = append(attrs, slog.Bool("inline", true))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+		var pe *PanicError
+		if errors.As(err, &pe) {
+			attrs = append(attrs, slog.String("stack", string(pe.Stack)))
+		}
+	}
+	logger.LogAttrs(ctx, level, outcomeMessage(outcome), attrs...)
 }
 
 func outcomeLevel(outcome string) slog.Level {

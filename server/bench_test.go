@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -73,6 +74,7 @@ func benchProcess(b *testing.B, full bool) {
 
 	var shutdown func()
 	b.ResetTimer()
+	cpuBefore, redisCPUBefore := processCPU(b), redisCPU(b, rc)
 	start := time.Now()
 	if full {
 		reg := job.NewRegistry(testCatalog())
@@ -101,12 +103,16 @@ func benchProcess(b *testing.B, full bool) {
 		time.Sleep(time.Millisecond)
 	}
 	elapsed := time.Since(start)
+	cpuAfter, redisCPUAfter := processCPU(b), redisCPU(b, rc)
 	b.StopTimer()
 	afterProcess, sentProcess := commandCalls(b, rc), sent.n.Load()
 	shutdown()
 
 	n := float64(b.N)
 	b.ReportMetric(n/elapsed.Seconds(), "tasks/s")
+	// CPU per task is steadier than tasks/s on a loaded machine.
+	b.ReportMetric(float64((cpuAfter-cpuBefore).Microseconds())/n, "worker-cpu-µs/task")
+	b.ReportMetric(float64((redisCPUAfter-redisCPUBefore).Microseconds())/n, "redis-cpu-µs/task")
 	b.ReportMetric(float64(sentEnqueue-sentBefore-1)/n, "enqueue-cmds/task")
 	b.ReportMetric(float64(sentProcess-sentEnqueue-1)/n, "process-cmds/task")
 	b.ReportMetric(float64(afterEnqueue-before)/n, "enqueue-cmds+lua/task")
@@ -135,6 +141,35 @@ func commandCalls(b *testing.B, rc *redis.Client) int64 {
 		total += n
 	}
 	return total
+}
+
+// processCPU is this process' user+system CPU time.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// redisCPU is the redis-server's user+system CPU time (INFO cpu).
+func redisCPU(b *testing.B, rc *redis.Client) time.Duration {
+	info, err := rc.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				b.Fatalf("INFO cpu line %q: %v", line, err)
+			}
+			total += f
+		}
+	}
+	return time.Duration(total * float64(time.Second))
 }
 
 // countHook counts the commands a go-redis client sends.
