@@ -81,11 +81,13 @@ embedded, in-memory defaults: try it with
 		newHealthcheckCmd(),
 		newVersionCmd(),
 	)
-	// ---- Commands of the task families: the lead adds one line each. ----
-	// root.AddCommand(newSessionCmd())
-	// root.AddCommand(newDevCmd())
-	// root.AddCommand(newBenchExportCmd())
-	// ---- end of the family commands ----
+	// Commands of the task families and of operations, one line each.
+	root.AddCommand(newSessionCmd())
+	root.AddCommand(newDevCmd())
+	root.AddCommand(newBenchExportCmd())
+	root.AddCommand(newTasksCmd())
+	root.AddCommand(newQueuesCmd())
+	root.AddCommand(newStrikeCmd(), newRestoreCmd(), newStrikesCmd())
 	return root
 }
 
