@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/plyr-fm/plyrtasks/internal/httpauth"
+	"github.com/plyr-fm/plyrtasks/job"
 	"github.com/plyr-fm/plyrtasks/tasks"
 )
 
@@ -32,8 +33,9 @@ type Options struct {
 	Exports http.Handler
 	// Routes are more endpoints served behind the same authentication,
 	// keyed by Go ServeMux pattern ("POST /v1/tasks/{id}/retry"): where the
-	// task controls of package control are mounted. A pattern that clashes
-	// with the API's own is an error from New.
+	// task controls of package control are mounted. "DELETE /v1/tasks/{id}"
+	// replaces the API's own cancel; any other pattern that clashes with
+	// the API's own is an error from New.
 	Routes map[string]http.Handler
 	// Logger receives server-side errors and the no-token warning. Default:
 	// discard.
@@ -64,7 +66,11 @@ func New(o Options) (_ *API, err error) {
 	}
 	a.mux.HandleFunc("POST /v1/tasks/{type}", a.enqueue)
 	a.mux.HandleFunc("GET /v1/tasks/{id}", a.get)
-	a.mux.HandleFunc("DELETE /v1/tasks/{id}", a.cancel)
+	// A controller mounted through Routes (package control: it archives a
+	// stopped task) takes over the cancel.
+	if o.Routes[deleteRoute] == nil {
+		a.mux.HandleFunc(deleteRoute, a.cancel)
+	}
 	a.mux.HandleFunc("/v1/tasks/{id}", methodNotAllowed("GET, POST, DELETE"))
 	if o.Exports != nil {
 		a.mux.Handle("/v1/exports", o.Exports)
@@ -168,6 +174,11 @@ func (a *API) enqueue(w http.ResponseWriter, r *http.Request) {
 		a.log.Warn("api: enqueue refused: queue unavailable", "type", kind, "err", err)
 		writeError(w, &Error{Status: http.StatusServiceUnavailable, Message: "task queue unavailable; try again later"})
 		return
+	case errors.Is(err, job.ErrStruck):
+		// An operator blocked this type (or this argument value): a
+		// refusal, not a failure — 423 until it is restored.
+		writeError(w, &Error{Status: http.StatusLocked, Message: err.Error(), Field: "type"})
+		return
 	case tasks.IsInvalid(err):
 		if errors.Is(err, tasks.ErrPayloadTooLarge) {
 			writeError(w, &Error{Status: http.StatusRequestEntityTooLarge, Message: err.Error(), Field: "(body)"})
@@ -232,6 +243,8 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, res)
 }
+
+const deleteRoute = "DELETE /v1/tasks/{id}"
 
 var noQueue = &Error{Status: http.StatusServiceUnavailable, Message: "no task queue configured in this process"}
 

@@ -1,7 +1,8 @@
 // Package app wires plyrtasks together in one place: Redis (configured or
-// embedded), the store, the task registry and its handlers, metrics, the
-// producer client, the worker, and the HTTP surface (API, dashboard,
-// health, metrics). cmd/plyrtasks calls New and then Serve or Worker.
+// embedded), the store, the task registry and its handlers, metrics,
+// tracing, strikes, the producer client, the worker, and the HTTP surface
+// (API with the task controls, dashboard, health, metrics). cmd/plyrtasks
+// calls New and then Serve or Worker.
 package app
 
 import (
@@ -18,10 +19,12 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/plyr-fm/plyrtasks/api"
 	"github.com/plyr-fm/plyrtasks/client"
 	"github.com/plyr-fm/plyrtasks/config"
+	"github.com/plyr-fm/plyrtasks/control"
 	"github.com/plyr-fm/plyrtasks/export"
 	"github.com/plyr-fm/plyrtasks/handlers"
 	"github.com/plyr-fm/plyrtasks/job"
@@ -30,7 +33,9 @@ import (
 	"github.com/plyr-fm/plyrtasks/server"
 	"github.com/plyr-fm/plyrtasks/storage"
 	"github.com/plyr-fm/plyrtasks/store"
+	"github.com/plyr-fm/plyrtasks/strikes"
 	"github.com/plyr-fm/plyrtasks/tasks"
+	"github.com/plyr-fm/plyrtasks/tracing"
 )
 
 // HTTP server timeouts. WriteTimeout stays 0: the export event stream
@@ -63,6 +68,12 @@ type App struct {
 	worker   *server.Server
 	insp     *asynq.Inspector
 	exports  *export.Service
+	strikes  *strikes.Watcher
+	control  *control.Controller
+	tracer   trace.TracerProvider
+	// stopTracing flushes and stops the span exporter (a no-op when
+	// tracing is off).
+	stopTracing func(context.Context) error
 
 	mu       sync.Mutex
 	addr     net.Addr
@@ -123,7 +134,23 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
+	a.stopTracing, a.tracer, err = tracing.Setup(ctx, "plyrtasks", logger)
+	if err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	// Strikes: one in-memory copy per process, kept fresh from Redis, read
+	// by the worker (struck tasks are archived with the reason when they
+	// come up) and the producer (struck enqueues are refused).
+	a.strikes = strikes.NewWatcher(a.rdb, strikes.Options{Namespace: cfg.Namespace, Logger: logger})
+	if err := a.strikes.Start(ctx); err != nil {
+		return nil, fmt.Errorf("strikes: %w", err)
+	}
+	a.control = control.New(a.rdb, control.Options{Namespace: cfg.Namespace, Logger: logger})
+
 	a.reg = job.NewRegistry(tasks.All())
+	// Inside logging, metrics and recovery, so a struck task is logged and
+	// counted as struck.
+	a.reg.Use(a.strikes.Middleware())
 	if err := handlers.Register(a.reg, handlers.Deps{
 		Config: cfg, Store: a.store, Redis: a.rdb, Logger: logger,
 		Storage: a.storage, Exports: a.exports,
@@ -139,6 +166,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		Namespace: cfg.Namespace, Fallback: fallback,
 		Inline: a.reg, InlineConcurrency: cfg.InlineConcurrency,
 		Logger: logger, Metrics: a.jobs,
+		Middleware: []job.Middleware{tracing.Middleware(a.tracer)},
+		// Tracing first, so a struck enqueue is traced too.
+		EnqueueMiddleware: []client.EnqueueMiddleware{
+			tracing.EnqueueMiddleware(a.tracer), a.strikes.EnqueueMiddleware(),
+		},
 	})
 	a.worker = server.New(a.rdb, a.reg, server.Options{
 		Namespace:                cfg.Namespace,
@@ -150,6 +182,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		JanitorInterval:          cfg.Timing.JanitorInterval,
 		Logger:                   logger,
 		Metrics:                  a.jobs,
+		Middleware:               []job.Middleware{tracing.Middleware(a.tracer)},
 	})
 
 	return a, nil
@@ -220,8 +253,9 @@ func (a *App) Handler() (http.Handler, error) {
 		Tasks:    api.NewTasks(a.insp, a.cfg.Namespace),
 		Token:    a.cfg.APIToken,
 		Exports:  a.exports.HTTPHandler(),
-		// Task controls and strikes (issue 7) mount through Routes: each of
-		// control.MountRoutes to the controller's HTTPHandler().
+		// Task controls and strikes: list, retry, cancel (DELETE
+		// /v1/tasks/{id} included), queues, strikes.
+		Routes: a.control.Routes(),
 		Logger: a.log,
 	})
 	if err != nil {
@@ -377,6 +411,16 @@ func (a *App) Close() {
 	}
 	a.closed = true
 	a.mu.Unlock()
+	if a.strikes != nil {
+		a.strikes.Shutdown()
+	}
+	if a.stopTracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := a.stopTracing(ctx); err != nil {
+			a.log.Warn("tracing: flush at shutdown failed", "err", err)
+		}
+		cancel()
+	}
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {
 			a.log.Warn("store close", "err", err)

@@ -18,10 +18,12 @@ import (
 // MountRoutes(): all but ShowRoute, which it serves itself with the same
 // JSON.
 const (
-	ListRoute    = "GET /v1/tasks"
-	ShowRoute    = "GET /v1/tasks/{id}"
-	RetryRoute   = "POST /v1/tasks/{id}/retry"
-	CancelRoute  = "POST /v1/tasks/{id}/cancel"
+	ListRoute   = "GET /v1/tasks"
+	ShowRoute   = "GET /v1/tasks/{id}"
+	RetryRoute  = "POST /v1/tasks/{id}/retry"
+	CancelRoute = "POST /v1/tasks/{id}/cancel"
+	// DeleteRoute is the API's DELETE /v1/tasks/{id}, the same cancel.
+	DeleteRoute  = "DELETE /v1/tasks/{id}"
 	QueuesRoute  = "GET /v1/queues"
 	PauseRoute   = "POST /v1/queues/{queue}/pause"
 	ResumeRoute  = "POST /v1/queues/{queue}/resume"
@@ -33,7 +35,7 @@ const (
 // MountRoutes returns the routes an API that already serves GET
 // /v1/tasks/{id} mounts, each to HTTPHandler().
 func MountRoutes() []string {
-	return []string{ListRoute, RetryRoute, CancelRoute, QueuesRoute, PauseRoute, ResumeRoute, StrikesRoute, StrikeRoute, RestoreRoute}
+	return []string{ListRoute, RetryRoute, CancelRoute, DeleteRoute, QueuesRoute, PauseRoute, ResumeRoute, StrikesRoute, StrikeRoute, RestoreRoute}
 }
 
 // Routes maps each of MountRoutes() to HTTPHandler(): what api.Options.Routes
@@ -109,9 +111,11 @@ func (c *Controller) HTTPHandler() http.Handler {
 	mux.HandleFunc(RetryRoute, func(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusOK)(c.Retry(r.Context(), r.PathValue("id")))
 	})
-	mux.HandleFunc(CancelRoute, func(w http.ResponseWriter, r *http.Request) {
+	cancel := func(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusOK)(c.Cancel(r.Context(), r.PathValue("id")))
-	})
+	}
+	mux.HandleFunc(CancelRoute, cancel)
+	mux.HandleFunc(DeleteRoute, cancel)
 	mux.HandleFunc(QueuesRoute, func(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusOK)(c.Queues(r.Context()))
 	})

@@ -559,3 +559,41 @@ func TestExportID(t *testing.T) {
 		t.Fatal("ExportID of an invalid payload succeeded")
 	}
 }
+
+// An operator's cancel of the task alone (the dashboard's cancel button,
+// `plyrtasks tasks cancel`), without export.Service.Cancel: the worker ends
+// the run's context with job.ErrCancelled as its cause, and the export
+// stops, aborts the upload and ends cancelled, instead of going back to
+// pending and starting over as after a shutdown.
+func TestOperatorCancelOfTheTaskCancelsTheExport(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			slow := &faulty{Storage: b.storage, Delay: 5 * time.Millisecond, ReadSize: 32 << 10}
+			e := newEnv(t, b, envOptions{storage: slow})
+			seed(t, e.store, b.storage)
+			j, args := e.request(t)
+			runCtx, cancelRun := context.WithCancelCause(context.Background())
+			defer cancelRun(nil)
+			done := make(chan error, 1)
+			go func() { done <- e.svc.Run(runCtx, args, task(j.TaskID, 0, 3, nil)) }()
+			e.waitJob(t, j.ID, func(j store.Job) bool { return j.Phase == "archiving" && j.Progress > 5 })
+
+			cancelRun(job.ErrCancelled)
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("Run did not stop within 5s of the cancel")
+			}
+			if !errors.Is(err, export.ErrCancelled) || !job.IsPermanent(err) {
+				t.Fatalf("Run = %v, want a permanent ErrCancelled", err)
+			}
+			if row := e.job(t, j.ID); row.Status != store.JobCancelled {
+				t.Fatalf("job row status %s, want cancelled", row.Status)
+			}
+			if n := b.pending(t, "exports/"); n != 0 {
+				t.Fatalf("%d unfinished uploads after cancel", n)
+			}
+		})
+	}
+}

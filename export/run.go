@@ -124,9 +124,11 @@ func (s *Service) finish(ctx, runCtx context.Context, j store.Job, t *job.Task, 
 		return nil
 	}
 
-	// Was it cancelled? The progress loop saw the row, or the row says so
-	// now (asynq's cancel can beat the loop to it).
-	cancelled := errors.Is(context.Cause(runCtx), ErrCancelled)
+	// Was it cancelled? The progress loop saw the row, an operator
+	// cancelled the task itself (the dashboard, `plyrtasks tasks cancel`:
+	// the worker gives the context job.ErrCancelled as its cause), or the
+	// row says so now (asynq's cancel can beat the loop to it).
+	cancelled := errors.Is(context.Cause(runCtx), ErrCancelled) || errors.Is(context.Cause(ctx), job.ErrCancelled)
 	if !cancelled && runCtx.Err() != nil {
 		if row, err := s.o.Store.GetJob(bctx, j.ID); err == nil && row.Status == store.JobCancelled {
 			cancelled = true

@@ -54,3 +54,11 @@ var ErrSessionExpired = errors.New("session expired")
 
 // ErrStruck is the reason a task is skipped while a strike blocks it.
 var ErrStruck = errors.New("struck")
+
+// ErrCancelled is the cause of a run's context when an operator cancelled
+// the task (the dashboard, `plyrtasks tasks cancel`, DELETE /v1/tasks/{id}):
+// errors.Is(context.Cause(ctx), ErrCancelled) tells it from a worker
+// shutdown (context.Canceled), after which the task runs again, and from
+// the task's timeout (context.DeadlineExceeded). A handler with work to undo
+// (an export's upload, its job row) checks it when its context ends.
+var ErrCancelled = errors.New("cancelled by an operator")

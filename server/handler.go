@@ -32,7 +32,9 @@ func (s *Server) process(ctx context.Context, at *asynq.Task) error {
 		Headers:  at.Headers(),
 		Result:   at.ResultWriter(),
 	}
-	err := s.handler(ctx, t)
+	runCtx, done := s.runContext(ctx)
+	defer done()
+	err := s.handler(runCtx, t)
 	// A unique task frees its key when it completes. (ctx ended means asynq
 	// already counted the run as failed: the timeout won over the result.)
 	if err == nil && ctx.Err() == nil {
@@ -71,6 +73,33 @@ func (s *Server) releaseUnique(lock, id string) {
 		// The lock expires with its window; the next enqueue also takes it
 		// over once this task is no longer live.
 		s.log.Warn("release unique lock", slog.String("id", id), slog.String("error", err.Error()))
+	}
+}
+
+// runContext derives the context a handler runs with from asynq's, so
+// that its cause says why it ended: job.ErrCancelled when asynq cancelled
+// it while this worker was not stopping (only CancelProcessing does that:
+// an operator's cancel), context.Canceled at shutdown, and the deadline's
+// context.DeadlineExceeded at timeout. asynq cancels with no cause, and a
+// context derived the usual way would only ever see context.Canceled.
+// Values and the deadline carry over; done releases the context.
+func (s *Server) runContext(ctx context.Context) (context.Context, func()) {
+	run, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	stopDeadline := func() {}
+	if dl, ok := ctx.Deadline(); ok {
+		run, stopDeadline = context.WithDeadline(run, dl)
+	}
+	stop := context.AfterFunc(ctx, func() {
+		cause := context.Cause(ctx)
+		if errors.Is(ctx.Err(), context.Canceled) && !s.stopping.Load() {
+			cause = job.ErrCancelled
+		}
+		cancel(cause)
+	})
+	return run, func() {
+		stop()
+		stopDeadline()
+		cancel(nil)
 	}
 }
 

@@ -55,6 +55,11 @@ type Server struct {
 	srv      *asynq.Server
 	periodic *periodic
 	repair   *repairer
+	// stopped is closed when a Shutdown has finished, so that a second,
+	// concurrent Shutdown returns only then: its caller may close the Redis
+	// client next, and asynq's cancel subscriber panics on a closed client
+	// while it still runs.
+	stopped chan struct{}
 }
 
 // New returns a server that runs reg's handlers over rdb. Configure reg
@@ -65,6 +70,7 @@ func New(rdb redis.UniversalClient, reg *job.Registry, opts Options) *Server {
 		rdb:     rdb,
 		reg:     reg,
 		opts:    opts,
+		stopped: make(chan struct{}),
 		log:     opts.Logger,
 		handler: job.Chain(reg.Handler(), job.DefaultMiddleware(opts.Logger, opts.Metrics, opts.Middleware...)...),
 		queues:  map[string]int{},
@@ -127,7 +133,13 @@ func (s *Server) Start(ctx context.Context) error {
 // call more than once.
 func (s *Server) Shutdown() {
 	s.mu.Lock()
-	if s.state != stateRunning {
+	switch s.state {
+	case stateRunning:
+	case stateStopping:
+		s.mu.Unlock()
+		<-s.stopped
+		return
+	default:
 		s.mu.Unlock()
 		return
 	}
@@ -144,6 +156,7 @@ func (s *Server) Shutdown() {
 
 	s.mu.Lock()
 	s.state = stateStopped
+	close(s.stopped)
 	s.mu.Unlock()
 	s.log.Info("worker stopped")
 }

@@ -7,10 +7,12 @@ import (
 	"sort"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel"
 
 	"github.com/plyr-fm/plyrtasks/app"
 	"github.com/plyr-fm/plyrtasks/config"
 	"github.com/plyr-fm/plyrtasks/logging"
+	"github.com/plyr-fm/plyrtasks/tracing"
 )
 
 // loadConfig reads and validates the environment, and builds the logger
@@ -24,6 +26,11 @@ func loadConfig(cmd *cobra.Command) (*config.Config, *slog.Logger, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// Task log lines carry trace_id and span_id when tracing is on, and the
+	// OpenTelemetry SDK's own errors (a collector out of reach) go to the
+	// same log.
+	log = slog.New(tracing.LogHandler(log.Handler()))
+	otel.SetErrorHandler(tracing.ErrorHandler(log))
 	return cfg, log, nil
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/plyr-fm/plyrtasks/api"
 	"github.com/plyr-fm/plyrtasks/client"
+	"github.com/plyr-fm/plyrtasks/control"
 	"github.com/plyr-fm/plyrtasks/config"
 	"github.com/plyr-fm/plyrtasks/logging"
 	"github.com/plyr-fm/plyrtasks/tasks"
@@ -149,15 +150,20 @@ func (d *directTarget) Get(ctx context.Context, id string) (*api.TaskStatus, err
 	return st, err
 }
 
+// Cancel goes through the task controls (package control), as the API's
+// DELETE /v1/tasks/{id} does: a running task is stopped and archived, not
+// retried.
 func (d *directTarget) Cancel(ctx context.Context, id string) (*api.CancelResult, error) {
-	r, err := d.tasks.Cancel(ctx, id)
+	r, err := control.New(d.rdb, control.Options{Namespace: d.ns, Logger: logging.Discard()}).Cancel(ctx, id)
 	switch {
-	case errors.Is(err, api.ErrTaskNotFound):
+	case errors.Is(err, control.ErrNotFound):
 		return nil, &api.Error{Status: http.StatusNotFound, Message: err.Error()}
-	case errors.Is(err, api.ErrTaskFinished):
+	case errors.Is(err, control.ErrConflict):
 		return nil, &api.Error{Status: http.StatusConflict, Message: err.Error()}
+	case err != nil:
+		return nil, err
 	}
-	return r, err
+	return &api.CancelResult{ID: r.ID, Type: r.Type, Queue: r.Queue, PreviousState: r.PreviousState, State: r.State}, nil
 }
 
 func (d *directTarget) Close() error {

@@ -1,0 +1,114 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/plyr-fm/plyrtasks/logging"
+)
+
+// serveApp runs Serve over a fresh Redis database and returns its base URL.
+func serveApp(t *testing.T, env map[string]string) string {
+	t.Helper()
+	if env == nil {
+		env = map[string]string{}
+	}
+	env["REDIS_URL"] = srv.URL(srv.DB(t))
+	cfg := testConfig(t, env)
+	ctx, cancel := context.WithCancel(t.Context())
+	a, err := New(ctx, cfg, logging.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Error("Serve did not return after cancel")
+		}
+	})
+	select {
+	case <-a.Listening():
+	case err := <-done:
+		t.Fatalf("Serve returned early: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("not listening after 10s")
+	}
+	return "http://" + a.Addr().String()
+}
+
+func do(t *testing.T, method, url, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// The task controls and strikes are wired into serve: a strike on one
+// argument value refuses that enqueue with 423 and lets others through,
+// the strike is listed, restore lifts it; tasks are listed by state and
+// type; DELETE /v1/tasks/{id} is the controls' cancel.
+func TestServeWiresStrikesAndControls(t *testing.T) {
+	base := serveApp(t, nil)
+	scan := func(track int) (int, string) {
+		return do(t, "POST", base+"/v1/tasks/copyright:scan?delay=1h",
+			`{"track_id":`+itoa(track)+`,"audio_url":"https://cdn.example/x.mp3"}`)
+	}
+
+	code, body := do(t, "POST", base+"/v1/strikes", `{"type":"copyright:scan","arg":"track_id=13","reason":"bad uploader"}`)
+	if code != 200 && code != 201 {
+		t.Fatalf("strike: %d %s", code, body)
+	}
+	if code, body := scan(13); code != http.StatusLocked || !strings.Contains(body, "bad uploader") {
+		t.Errorf("enqueue of a struck argument = %d %s, want 423 naming the reason", code, body)
+	}
+	code, body = scan(14)
+	if code != http.StatusAccepted {
+		t.Fatalf("enqueue of another argument = %d %s, want 202", code, body)
+	}
+	var enq struct{ ID, State string }
+	if err := json.Unmarshal([]byte(body), &enq); err != nil || enq.State != "scheduled" {
+		t.Fatalf("enqueue answer %s (%v)", body, err)
+	}
+	if code, body := do(t, "GET", base+"/v1/strikes", ""); code != 200 || !strings.Contains(body, `track_id=13`) {
+		t.Errorf("GET /v1/strikes = %d %s", code, body)
+	}
+	if code, body := do(t, "DELETE", base+"/v1/strikes?type=copyright:scan&arg=track_id%3D13", ""); code != 200 {
+		t.Errorf("restore = %d %s", code, body)
+	}
+	if code, body := scan(13); code != http.StatusAccepted {
+		t.Errorf("enqueue after restore = %d %s, want 202", code, body)
+	}
+
+	code, body = do(t, "GET", base+"/v1/tasks?state=scheduled&type=copyright:scan", "")
+	if code != 200 || !strings.Contains(body, enq.ID) {
+		t.Fatalf("list scheduled scans = %d %s, want it to hold %s", code, body, enq.ID)
+	}
+	code, body = do(t, "DELETE", base+"/v1/tasks/"+enq.ID, "")
+	if code != 200 || !strings.Contains(body, `"state":"deleted"`) || !strings.Contains(body, `"previous_state":"scheduled"`) {
+		t.Fatalf("DELETE /v1/tasks/%s = %d %s", enq.ID, code, body)
+	}
+	if code, _ := do(t, "GET", base+"/v1/tasks/"+enq.ID, ""); code != 404 {
+		t.Errorf("cancelled task still found: %d", code)
+	}
+	if code, body := do(t, "POST", base+"/v1/queues/default/pause", ""); code != 200 || !strings.Contains(body, `"paused":true`) {
+		t.Errorf("pause = %d %s", code, body)
+	}
+}

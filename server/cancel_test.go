@@ -1,0 +1,117 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/plyr-fm/plyrtasks/client"
+	"github.com/plyr-fm/plyrtasks/job"
+)
+
+// TestRunContextCauseTellsWhyItEnded: a handler learns from
+// context.Cause whether an operator cancelled its task (job.ErrCancelled),
+// the worker is stopping (context.Canceled: the task runs again), or the
+// task timed out (context.DeadlineExceeded). Before runContext, asynq's
+// cancel reached handlers as a bare context.Canceled in every case, so an
+// export cancelled from the dashboard started over instead of stopping.
+func TestRunContextCauseTellsWhyItEnded(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []client.Option
+		end  func(t *testing.T, e *env, s interface{ Shutdown() }, id string)
+		want error
+	}{
+		{
+			name: "operator cancel",
+			end: func(t *testing.T, e *env, _ interface{ Shutdown() }, id string) {
+				if err := e.ins.CancelProcessing(id); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: job.ErrCancelled,
+		},
+		{
+			name: "worker shutdown",
+			end:  func(_ *testing.T, _ *env, s interface{ Shutdown() }, _ string) { go s.Shutdown() },
+			want: context.Canceled,
+		},
+		{
+			name: "timeout",
+			opts: []client.Option{client.Timeout(time.Second)},
+			end:  func(*testing.T, *env, interface{ Shutdown() }, string) {},
+			want: context.DeadlineExceeded,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			started := make(chan string, 1)
+			causes := make(chan error, 1)
+			reg := job.NewRegistry(testCatalog())
+			job.Register(reg, func(ctx context.Context, j *job.Job[blockArgs]) error {
+				started <- j.ID
+				<-ctx.Done()
+				causes <- context.Cause(ctx)
+				return ctx.Err()
+			})
+			s := e.start(t, reg, fastOptions())
+			if _, err := e.client.Enqueue(context.Background(), blockArgs{}, tt.opts...); err != nil {
+				t.Fatal(err)
+			}
+			var id string
+			select {
+			case id = <-started:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the task did not start")
+			}
+			tt.end(t, e, s, id)
+			select {
+			case got := <-causes:
+				if !errors.Is(got, tt.want) {
+					t.Errorf("context.Cause = %v, want %v", got, tt.want)
+				}
+				// Only an operator's cancel is ErrCancelled.
+				if tt.want != job.ErrCancelled && errors.Is(got, job.ErrCancelled) {
+					t.Errorf("context.Cause = %v, must not be ErrCancelled", got)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the handler's context did not end")
+			}
+		})
+	}
+}
+
+// TestConcurrentShutdownWaitsForTheFirst: a Shutdown called while another
+// is draining returns only once the worker has stopped. It used to return
+// at once; its caller then closed the Redis client under the still-running
+// asynq server, whose cancel subscriber panicked on the closed channel.
+func TestConcurrentShutdownWaitsForTheFirst(t *testing.T) {
+	e := newEnv(t)
+	started := make(chan struct{}, 1)
+	reg := job.NewRegistry(testCatalog())
+	job.Register(reg, func(ctx context.Context, j *job.Job[blockArgs]) error {
+		started <- struct{}{}
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	s := e.start(t, reg, fastOptions())
+	if _, err := e.client.Enqueue(context.Background(), blockArgs{}); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	first := make(chan struct{})
+	go func() { s.Shutdown(); close(first) }()
+	// Let the first Shutdown get under way (it drains for up to 1s).
+	time.Sleep(100 * time.Millisecond)
+	s.Shutdown()
+	select {
+	case <-first:
+	default:
+		t.Fatal("the second Shutdown returned while the first was still draining")
+	}
+	if err := s.Ready(context.Background()); err == nil {
+		t.Error("Ready after Shutdown = nil, want an error")
+	}
+}
