@@ -15,8 +15,8 @@ import (
 
 	"github.com/plyr-fm/plyrtasks/api"
 	"github.com/plyr-fm/plyrtasks/client"
-	"github.com/plyr-fm/plyrtasks/control"
 	"github.com/plyr-fm/plyrtasks/config"
+	"github.com/plyr-fm/plyrtasks/control"
 	"github.com/plyr-fm/plyrtasks/logging"
 	"github.com/plyr-fm/plyrtasks/tasks"
 )
