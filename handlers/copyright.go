@@ -204,14 +204,14 @@ func (h *CopyrightScan) scanFailed(ctx context.Context, j *job.Job[tasks.Copyrig
 		return cls
 	}
 	if !job.IsPermanent(cls) && !j.LastAttempt() {
-		h.log.WarnContext(ctx, "copyright scan failed, will retry", "track_id", id, "attempt", j.Attempt, "error", err)
+		h.log.WarnContext(ctx, "copyright scan failed, will retry", "track_id", id, "attempt", j.Attempt+1, "error", err)
 		return cls
 	}
 	sc := store.CopyrightScan{TrackID: id, Status: store.ScanFailed, Error: err.Error()}
 	if serr := h.store.SaveScan(ctx, sc); serr != nil {
 		return errors.Join(cls, fmt.Errorf("record failed scan of track %d: %w", id, serr))
 	}
-	h.log.ErrorContext(ctx, "copyright scan failed for good", "track_id", id, "attempt", j.Attempt, "error", err)
+	h.log.ErrorContext(ctx, "copyright scan failed for good", "track_id", id, "attempt", j.Attempt+1, "error", err)
 	return cls
 }
 
@@ -231,7 +231,7 @@ func (h *CopyrightScan) report(ctx context.Context, t *job.Task, track store.Tra
 	// The scan stays flagged with its report pending: the next attempt, or
 	// the resolution sync after the last one, sends it.
 	h.log.WarnContext(ctx, "copyright flag not reported to the labeler", "track_id", track.ID,
-		"attempt", t.Attempt, "last_attempt", t.LastAttempt(), "error", err)
+		"attempt", t.Attempt+1, "last_attempt", t.LastAttempt(), "error", err)
 	return cls
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/hibiken/asynq"
 )
@@ -50,7 +51,24 @@ func (a asynqLogger) log(level slog.Level, args []interface{}, attrs ...slog.Att
 
 func (a asynqLogger) Debug(args ...interface{}) { a.log(slog.LevelDebug, args) }
 func (a asynqLogger) Info(args ...interface{})  { a.log(slog.LevelInfo, args) }
-func (a asynqLogger) Warn(args ...interface{})  { a.log(slog.LevelWarn, args) }
+func (a asynqLogger) Warn(args ...interface{}) {
+	// asynq warns "Retry exhausted for task id=…" on every archive; the
+	// task's own outcome line (job.DefaultMiddleware) already says
+	// archived, with the kind and the reason: one line per outcome.
+	if s, ok := firstString(args); ok && strings.HasPrefix(s, "Retry exhausted for task") {
+		a.log(slog.LevelDebug, args)
+		return
+	}
+	a.log(slog.LevelWarn, args)
+}
+
+func firstString(args []interface{}) (string, bool) {
+	if len(args) == 0 {
+		return "", false
+	}
+	s, ok := args[0].(string)
+	return s, ok
+}
 func (a asynqLogger) Error(args ...interface{}) { a.log(slog.LevelError, args) }
 func (a asynqLogger) Fatal(args ...interface{}) {
 	a.log(slog.LevelError, args, slog.Bool("fatal", true))

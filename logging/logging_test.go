@@ -201,13 +201,14 @@ func TestAsynqLogger(t *testing.T) {
 	al := AsynqLogger(l)
 	al.Debug("dropped at info")
 	al.Info("Starting processing")
-	al.Warn("Retry exhausted for task id=", "abc")
+	al.Warn("Retry exhausted for task id=abc") // the task's outcome line says it: debug
+	al.Warn("Quitting worker. task id=", "abc")
 	al.Error("Dequeue error: ", "EOF")
 	al.Fatal("unrecoverable") // must log and return, never exit the test binary
 	lines := jsonLines(t, &buf)
 	want := []struct{ level, msg string }{
 		{"INFO", "Starting processing"},
-		{"WARN", "Retry exhausted for task id=abc"},
+		{"WARN", "Quitting worker. task id=abc"},
 		{"ERROR", "Dequeue error: EOF"},
 		{"ERROR", "unrecoverable"},
 	}

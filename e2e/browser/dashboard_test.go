@@ -56,7 +56,7 @@ const (
 //   - the viewer sees the same queues without any control, and the API
 //     refuses a delete sent from the viewer's page.
 //
-// Each page is saved as a full-page PNG under PLYRTASKS_ARTIFACTS.
+// Each page is saved as a full-page PNG under PLYRTASKS_ARTIFACTS_DIR.
 func TestDashboardInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs Chromium")
@@ -117,15 +117,26 @@ func TestDashboardInChromium(t *testing.T) {
 		tab.navigate(t, p.Base+"/monitoring/queues/"+deflt+"/tasks/"+scanID)
 		// No such track in the store: the scan completes as "track
 		// deleted", and its result is shown.
-		tab.waitText(t, scanID, "completed", "Result:", "track deleted")
+		tab.waitText(t, scanID, "completed", "Result:", `"status": "track deleted"`)
 		tab.screenshot(t, artifacts, "dashboard-task-completed.png")
 
+		// The payload formatter shows indented JSON: the other fields as
+		// they are, the text replaced.
 		tab.navigate(t, p.Base+"/monitoring/queues/"+critical+"/tasks/"+commentID)
-		text = tab.waitText(t, commentID, "pds:comment-create", "[redacted]", "did:plc:e2eviewer")
+		text = tab.waitText(t, commentID, "pds:comment-create", `"text": "[redacted]"`, `"session_id": "sess-e2e"`, "did:plc:e2eviewer")
 		if strings.Contains(text, commentText) || tab.htmlContains(t, commentText) {
 			t.Errorf("the comment text is on the task page:\n%s", text)
 		}
 		tab.screenshot(t, artifacts, "dashboard-task-comment.png")
+
+		// The list of scheduled tasks shows payloads too (and IDs cut
+		// short).
+		tab.navigate(t, p.Base+"/monitoring/queues/"+critical+"?status=scheduled")
+		text = tab.waitText(t, "pds:comment-create", `"text": "[redacted]"`, `"session_id": "sess-e2e"`)
+		if strings.Contains(text, commentText) || tab.htmlContains(t, commentText) {
+			t.Errorf("the comment text is on the scheduled list:\n%s", text)
+		}
+		tab.screenshot(t, artifacts, "dashboard-scheduled-admin.png")
 
 		tab.navigate(t, p.Base+"/monitoring/queues/"+critical+"?status=archived")
 		text = tab.waitText(t, "Last Error", seed.unlikeError)
@@ -229,7 +240,7 @@ func waitState(t *testing.T, p *e2etest.Proc, id, want string) map[string]any {
 }
 
 // findChromium returns the browser binary, or skips (fails with
-// PLYRTASKS_REQUIRE_CHROMIUM=1) when there is none.
+// PLYRTASKS_REQUIRE_BROWSER=1) when there is none.
 func findChromium(t *testing.T) string {
 	t.Helper()
 	path := os.Getenv("PLYRTASKS_CHROMIUM")
@@ -249,18 +260,19 @@ func findChromium(t *testing.T) string {
 			"##     apt-get install -y chromium\n"+
 			"## (or set PLYRTASKS_CHROMIUM to a Chromium/Chrome binary)\n"+
 			"################################################################", path, err)
-		if os.Getenv("PLYRTASKS_REQUIRE_CHROMIUM") == "1" {
-			t.Fatal(msg + "\nPLYRTASKS_REQUIRE_CHROMIUM=1: failing instead of skipping")
+		if os.Getenv("PLYRTASKS_REQUIRE_BROWSER") == "1" {
+			t.Fatal(msg + "\nPLYRTASKS_REQUIRE_BROWSER=1: failing instead of skipping")
 		}
 		t.Skip(msg)
 	}
 	return path
 }
 
-// artifactDir is PLYRTASKS_ARTIFACTS (created), or a temporary directory.
+// artifactDir is PLYRTASKS_ARTIFACTS_DIR (created), or a temporary
+// directory.
 func artifactDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("PLYRTASKS_ARTIFACTS")
+	dir := os.Getenv("PLYRTASKS_ARTIFACTS_DIR")
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -269,7 +281,7 @@ func artifactDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll(abs, 0o755); err != nil {
-		t.Fatalf("PLYRTASKS_ARTIFACTS: %v", err)
+		t.Fatalf("PLYRTASKS_ARTIFACTS_DIR: %v", err)
 	}
 	t.Logf("screenshots go to %s", abs)
 	return abs

@@ -7,10 +7,11 @@
 //
 // Environment:
 //
-//   - PLYRTASKS_ARTIFACTS: directory the screenshots go to (created when
-//     missing; a relative path is relative to this package's directory).
-//     Default: a temporary directory removed after the test.
-//   - PLYRTASKS_REQUIRE_CHROMIUM=1: fail instead of skipping when Chromium
+//   - PLYRTASKS_ARTIFACTS_DIR: directory the screenshots go to (created
+//     when missing; a relative path is relative to this package's
+//     directory). Default: a temporary directory removed after the test;
+//     the test logs each screenshot's path either way.
+//   - PLYRTASKS_REQUIRE_BROWSER=1: fail instead of skipping when Chromium
 //     is not installed (CI sets it).
 //   - PLYRTASKS_CHROMIUM: the browser binary. Default /usr/bin/chromium,
 //     else "chromium" on PATH.

@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"strconv"
 	"sync"
 	"testing"
 )
@@ -30,8 +31,8 @@ const MinSecretLen = 8
 type Leak struct {
 	// Secret is the index of the secret in the list given.
 	Secret int
-	// Encoding is how it was written: raw, json, query, path, base64,
-	// base64url.
+	// Encoding is how it was written: raw, json, quoted (Go-quoted, as
+	// text log handlers write it), query, path, base64, base64url.
 	Encoding string
 	// Line is the 1-based line number, Offset the byte offset in the logs.
 	Line   int
@@ -46,9 +47,21 @@ func (l Leak) String() string {
 // an earlier one are dropped.
 func encodings(s string) [][2]string {
 	j, _ := json.Marshal(s)
+	// slog's JSONHandler escapes like encoding/json without its HTML
+	// escaping (& < > stay as they are); a secret with a quote and an & is
+	// in neither the raw nor the json.Marshal form.
+	var plain bytes.Buffer
+	enc := json.NewEncoder(&plain)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	pj := bytes.TrimSuffix(plain.Bytes(), []byte("\n"))
+	// slog's TextHandler and tint quote values with strconv.Quote.
+	q := strconv.Quote(s)
 	forms := [][2]string{
 		{"raw", s},
 		{"json", string(j[1 : len(j)-1])},
+		{"json", string(pj[1 : len(pj)-1])},
+		{"quoted", q[1 : len(q)-1]},
 		{"query", url.QueryEscape(s)},
 		{"path", url.PathEscape(s)},
 		{"base64", base64.StdEncoding.EncodeToString([]byte(s))},

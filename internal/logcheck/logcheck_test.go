@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/lmittmann/tint"
+
 	"github.com/plyr-fm/plyrtasks/internal/logcheck"
 )
 
@@ -124,4 +126,48 @@ func TestBufferWithSlogConcurrently(t *testing.T) {
 		t.Errorf("%d lines, want 400", n)
 	}
 	logcheck.AssertNoSecrets(t, buf.Bytes(), "a-secret-never-logged")
+}
+
+// TestFindsWhatSlogWrites: slog's handlers escape a value the way neither
+// the raw secret nor json.Marshal's form (which also escapes & < >) reads:
+// the JSON handler escapes quotes but not &, the text handlers Go-quote
+// (\a where JSON has \u0007). The comment is the e2e test's comment text
+// that went unnoticed this way.
+func TestFindsWhatSlogWrites(t *testing.T) {
+	const comment = `cmt1f2e3d meet me at "the old mill" & bring the tape — ünder the bridge`
+	const tabbed = "pass\tword <with> & tab"
+	const bell = "ring the \a bell & \"run\""
+	jsonH := func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, nil) }
+	textH := func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, nil) }
+	tintH := func(b *bytes.Buffer) slog.Handler { return tint.NewHandler(b, &tint.Options{NoColor: true}) }
+	tests := []struct {
+		name     string
+		handler  func(*bytes.Buffer) slog.Handler
+		secret   string
+		encoding string // "": any (the Go-quoted form equals the JSON one)
+	}{
+		{"slog JSON, quote and &", jsonH, comment, "json"},
+		{"slog JSON, tab and < > &", jsonH, tabbed, "json"},
+		{"slog JSON, bell", jsonH, bell, "json"},
+		{"slog text, quote and &", textH, comment, ""},
+		{"slog text, bell", textH, bell, "quoted"},
+		{"tint, quote and &", tintH, comment, ""},
+		{"tint, bell", tintH, bell, "quoted"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			slog.New(tt.handler(&buf)).Info("comment not written", "text", tt.secret)
+			if bytes.Contains(buf.Bytes(), []byte(tt.secret)) {
+				t.Fatalf("the handler wrote the secret raw; this case tests an escaped form: %s", buf.Bytes())
+			}
+			leaks, err := logcheck.Find(buf.Bytes(), tt.secret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(leaks) != 1 || leaks[0].Line != 1 || (tt.encoding != "" && leaks[0].Encoding != tt.encoding) {
+				t.Errorf("leaks = %v in %q, want one %s leak on line 1", leaks, buf.Bytes(), tt.encoding)
+			}
+		})
+	}
 }
