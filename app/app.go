@@ -128,6 +128,9 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		// requests arrive.
 		Enqueuer:   export.EnqueueFunc(a.enqueueExport),
 		CancelTask: func(_ context.Context, id string) error { return a.insp.CancelProcessing(id) },
+		// A queued export whose task was deleted (a generic cancel) never
+		// runs: this lets its row end cancelled instead of pending forever.
+		TaskExists: export.InspectorTaskExists(a.insp, tasks.Namespaced(cfg.Namespace, tasks.QueueBulk)),
 		URLExpiry:  cfg.Storage.ExportURLExpiry,
 		Logger:     logger,
 	})
@@ -145,7 +148,9 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 	if err := a.strikes.Start(ctx); err != nil {
 		return nil, fmt.Errorf("strikes: %w", err)
 	}
-	a.control = control.New(a.rdb, control.Options{Namespace: cfg.Namespace, Logger: logger})
+	a.control = control.New(a.rdb, control.Options{
+		Namespace: cfg.Namespace, Logger: logger, StrikesChanged: a.strikes.Refresh,
+	})
 
 	a.reg = job.NewRegistry(tasks.All())
 	// Inside logging, metrics and recovery, so a struck task is logged and

@@ -38,8 +38,8 @@ func TestScheduleFunctionsEnqueueTheirType(t *testing.T) {
 			return c.ScheduleATProtoSync(ctx, "sess", "did:plc:abc")
 		}, "atproto:sync", "plyr:default", `{"session_id":"sess","did":"did:plc:abc"}`},
 		{"teal scrobble", func() (client.Result, error) {
-			return c.ScheduleTealScrobble(ctx, tasks.TealScrobbleArgs{SessionID: "sess", TrackID: 9, TrackTitle: "t", ArtistName: "a", Duration: &dur})
-		}, "teal:scrobble", "plyr:critical", `{"session_id":"sess","track_id":9,"track_title":"t","artist_name":"a","duration":215}`},
+			return c.ScheduleTealScrobble(ctx, tasks.TealScrobbleArgs{SessionID: "sess", TrackID: 9, TrackTitle: "t", ArtistName: "a", Duration: &dur, PlayedAt: &created})
+		}, "teal:scrobble", "plyr:critical", `{"session_id":"sess","track_id":9,"track_title":"t","artist_name":"a","duration":215,"played_at":"2026-01-02T03:04:05Z"}`},
 		{"album list sync", func() (client.Result, error) {
 			return c.ScheduleAlbumListSync(ctx, "sess", 5)
 		}, "album:list-sync", "plyr:default", `{"session_id":"sess","album_id":5}`},
@@ -79,6 +79,54 @@ func TestScheduleFunctionsEnqueueTheirType(t *testing.T) {
 			}
 			if got, want := payloadMap(t, info.Payload), payloadMap(t, []byte(tt.payload)); !reflect.DeepEqual(got, want) {
 				t.Errorf("payload = %s, want %s", info.Payload, tt.payload)
+			}
+		})
+	}
+}
+
+// A scrobble without played_at gets the enqueue time in its payload, so
+// every attempt (and the dedupe window) uses the same play time and record
+// key; a given played_at is kept as it is.
+func TestScheduleTealScrobbleFixesPlayedAt(t *testing.T) {
+	ctx := context.Background()
+	rc, ins := redisFor(t)
+	c := newClient(t, rc, client.Options{})
+	given := time.Date(2025, 11, 3, 20, 15, 0, 123456000, time.FixedZone("CET", 3600))
+	tests := []struct {
+		name     string
+		trackID  int64
+		playedAt *time.Time
+		want     func(before, after time.Time) (lo, hi time.Time)
+	}{
+		{"unset becomes the enqueue time", 1, nil, func(before, after time.Time) (time.Time, time.Time) {
+			return before.Truncate(time.Microsecond), after
+		}},
+		{"given is kept", 2, &given, func(time.Time, time.Time) (time.Time, time.Time) { return given, given }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := time.Now()
+			res, err := c.ScheduleTealScrobble(ctx, tasks.TealScrobbleArgs{
+				SessionID: "sess", TrackID: tt.trackID, TrackTitle: "t", ArtistName: "a", PlayedAt: tt.playedAt,
+			})
+			after := time.Now()
+			if err != nil || res.Outcome != client.Enqueued {
+				t.Fatalf("ScheduleTealScrobble = %+v, %v", res, err)
+			}
+			info, err := ins.GetTaskInfo(res.Queue, res.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got tasks.TealScrobbleArgs
+			if err := json.Unmarshal(info.Payload, &got); err != nil || got.PlayedAt == nil {
+				t.Fatalf("payload %s (%v): no played_at", info.Payload, err)
+			}
+			lo, hi := tt.want(before, after)
+			if got.PlayedAt.Before(lo) || got.PlayedAt.After(hi) {
+				t.Errorf("played_at = %s, want within %s..%s", got.PlayedAt, lo, hi)
+			}
+			if !got.PlayedAt.Equal(got.PlayedAt.Truncate(time.Microsecond)) {
+				t.Errorf("played_at = %s has sub-microsecond digits a TID cannot hold", got.PlayedAt)
 			}
 		})
 	}

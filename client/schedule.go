@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"time"
 
 	"github.com/plyr-fm/plyrtasks/tasks"
 )
@@ -25,7 +26,17 @@ func (c *Client) ScheduleATProtoSync(ctx context.Context, sessionID, did string,
 
 // ScheduleTealScrobble records a play on teal.fm. The same track scrobbled
 // twice by one session within a minute is one play.
+//
+// An unset PlayedAt becomes now, in the payload: the play's record key is a
+// TID of its time and the dedupe window counts from it, so fixing it at
+// enqueue keeps both the same on every retry and records when the user
+// listened, not when a worker got to the task.
 func (c *Client) ScheduleTealScrobble(ctx context.Context, play tasks.TealScrobbleArgs, opts ...Option) (Result, error) {
+	if play.PlayedAt == nil {
+		// Microseconds: what a TID holds, so the payload is exactly the key.
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		play.PlayedAt = &now
+	}
 	return c.Enqueue(ctx, play, opts...)
 }
 

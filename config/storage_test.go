@@ -16,7 +16,7 @@ func TestStorageDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := cfg.Storage
-	if s.URL != "" || s.S3Region != "auto" || s.ExportURLExpiry != 24*time.Hour || s.ExportPartSize != 16<<20 || s.S3ForcePathStyle {
+	if s.URL != "" || s.S3Region != "auto" || s.ExportURLExpiry != 24*time.Hour || s.ExportPartSize != 8<<20 || s.S3ForcePathStyle {
 		t.Fatalf("defaults: %+v", s)
 	}
 	if got, want := s.ResolvedURL(cfg.DataDir), "file://"+filepath.ToSlash(filepath.Join(dataDir, "storage")); got != want {

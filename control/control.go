@@ -63,6 +63,10 @@ type Options struct {
 	// CancelWait bounds how long Cancel waits for a running task to stop
 	// before it archives it. Default 5s.
 	CancelWait time.Duration
+	// StrikesChanged is called after a strike or restore succeeded: the
+	// process' strikes.Watcher Refresh, so the change holds here before the
+	// answer. Default none (watchers catch up within seconds).
+	StrikesChanged func(context.Context) error
 	// Logger receives the controls' audit lines (retry, cancel, pause,
 	// resume, strike, restore). Default slog.Default().
 	Logger *slog.Logger

@@ -28,6 +28,7 @@ func (c *Controller) Strike(ctx context.Context, rule strikes.Rule, reason strin
 		return st, err
 	}
 	c.log.InfoContext(ctx, "control: strike", slog.String("strike", st.Key), slog.String("reason", st.Reason), slog.String("by", st.By))
+	c.changed(ctx)
 	return st, nil
 }
 
@@ -41,5 +42,18 @@ func (c *Controller) Restore(ctx context.Context, rule strikes.Rule) (strikes.St
 		return st, err
 	}
 	c.log.InfoContext(ctx, "control: strike restored", slog.String("strike", st.Key))
+	c.changed(ctx)
 	return st, nil
+}
+
+// changed runs Options.StrikesChanged: this process' own watcher sees a
+// strike before the answer goes back, rather than within seconds like the
+// others, so an enqueue right after it through the same API is refused.
+func (c *Controller) changed(ctx context.Context) {
+	if c.opts.StrikesChanged == nil {
+		return
+	}
+	if err := c.opts.StrikesChanged(ctx); err != nil {
+		c.log.WarnContext(ctx, "control: refreshing this process' strikes failed; it catches up within seconds", slog.String("error", err.Error()))
+	}
 }

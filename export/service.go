@@ -31,6 +31,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/plyr-fm/plyrtasks/storage"
 	"github.com/plyr-fm/plyrtasks/store"
 	"github.com/plyr-fm/plyrtasks/tasks"
@@ -81,6 +83,14 @@ type Options struct {
 	// Inspector.CancelProcessing). Optional: without it a cancelled export
 	// still stops, when its progress loop next reads the job row.
 	CancelTask func(ctx context.Context, taskID string) error
+	// TaskExists reports whether task taskID is still known to the queue,
+	// in any state (finished tasks count while they are retained).
+	// Optional. With it, an export still pending whose task is gone — a
+	// queued export deleted through DELETE /v1/tasks/{id}, `plyrtasks
+	// cancel` or the dashboard, which never runs its handler — is marked
+	// cancelled the next time it is read or requested, instead of staying
+	// pending for ever and holding the artist's one active export.
+	TaskExists func(ctx context.Context, taskID string) (bool, error)
 	// URLExpiry is how long presigned download URLs stay valid. Default 24h
 	// (EXPORT_URL_EXPIRY).
 	URLExpiry time.Duration
@@ -176,6 +186,10 @@ func (s *Service) Request(ctx context.Context, artistDID string) (job store.Job,
 			return store.Job{}, false, fmt.Errorf("export: request for %s: %w", artistDID, err)
 		}
 		if !created {
+			j = s.reconcile(ctx, j)
+			if !j.Status.Active() {
+				continue // its task was deleted: a new export may start
+			}
 			if s.orphaned(j) {
 				s.log.WarnContext(ctx, "export job was never enqueued; marking it failed", "export_id", j.ID)
 				s.setFailed(ctx, j.ID, "never enqueued: the requesting process stopped before enqueueing the task")
@@ -201,6 +215,53 @@ func (s *Service) Request(ctx context.Context, artistDID string) (job store.Job,
 		return j, true, nil
 	}
 	return store.Job{}, false, fmt.Errorf("export: request for %s: an orphaned job kept reappearing", artistDID)
+}
+
+// taskGoneGrace: a pending row this recently written may be one whose task
+// is being enqueued or started right now; reconcile leaves it alone.
+const taskGoneGrace = 5 * time.Second
+
+// reconcile marks a pending export whose task no longer exists cancelled
+// (see Options.TaskExists) and returns the row as it is now. Any doubt —
+// no TaskExists, an error asking, a row written within taskGoneGrace —
+// leaves the row as it was.
+func (s *Service) reconcile(ctx context.Context, j store.Job) store.Job {
+	if s.o.TaskExists == nil || j.Status != store.JobPending || j.TaskID == "" || time.Since(j.UpdatedAt) < taskGoneGrace {
+		return j
+	}
+	exists, err := s.o.TaskExists(ctx, j.TaskID)
+	if err != nil || exists {
+		if err != nil {
+			s.log.DebugContext(ctx, "could not check the export's task", "export_id", j.ID, "task_id", j.TaskID, "err", err)
+		}
+		return j
+	}
+	st := store.JobCancelled
+	msg := "cancelled: its task was deleted from the queue before it ran"
+	reason := "cancelled"
+	row, err := s.o.Store.UpdateJob(ctx, j.ID, store.JobUpdate{Status: &st, Message: &msg, Error: &reason})
+	if err != nil {
+		s.log.WarnContext(ctx, "could not mark an export with no task cancelled", "export_id", j.ID, "err", err)
+		return j
+	}
+	s.log.InfoContext(ctx, "export's task was deleted before it ran; export cancelled", "export_id", j.ID, "task_id", j.TaskID)
+	return row
+}
+
+// InspectorTaskExists is Options.TaskExists for export tasks in queue (the
+// namespaced bulk queue, "plyr:bulk") of asynq's inspector. A queue that
+// does not exist holds no task.
+func InspectorTaskExists(insp *asynq.Inspector, queue string) func(ctx context.Context, taskID string) (bool, error) {
+	return func(_ context.Context, taskID string) (bool, error) {
+		_, err := insp.GetTaskInfo(queue, taskID)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+			return false, nil
+		}
+		return false, fmt.Errorf("export: look up task %s: %w", taskID, err)
+	}
 }
 
 // orphaned: pending, never got a task ID, and old enough that its enqueue
@@ -233,7 +294,7 @@ func (s *Service) Get(ctx context.Context, id string) (State, error) {
 	if j.Type != Kind {
 		return State{}, fmt.Errorf("export %s: %w", id, ErrNotFound)
 	}
-	return s.present(ctx, j), nil
+	return s.present(ctx, s.reconcile(ctx, j)), nil
 }
 
 // List returns an artist's exports, newest first.
@@ -244,7 +305,7 @@ func (s *Service) List(ctx context.Context, artistDID string, limit int) ([]Stat
 	}
 	out := make([]State, 0, len(jobs))
 	for _, j := range jobs {
-		out = append(out, s.present(ctx, j))
+		out = append(out, s.present(ctx, s.reconcile(ctx, j)))
 	}
 	return out, nil
 }

@@ -36,6 +36,8 @@ type atEnv struct {
 	reg    *job.Registry
 	cfg    *config.Config
 	taskN  atomic.Int64
+	// metrics, when set, is what workers started by worker count into.
+	metrics *job.Metrics
 }
 
 func newATEnv(t *testing.T) *atEnv {

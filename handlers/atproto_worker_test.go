@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/plyr-fm/plyrtasks/client"
 	"github.com/plyr-fm/plyrtasks/job"
@@ -46,6 +47,7 @@ func (e *atEnv) worker(t *testing.T, concurrency int) *pds.Client {
 		RetryDelay:               func(int, error) time.Duration { return 50 * time.Millisecond },
 		DisablePeriodic:          true,
 		Logger:                   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Metrics:                  e.metrics,
 	})
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -113,6 +115,8 @@ func TestATProtoWorkerArchivesAnExpiredSession(t *testing.T) {
 	if _, err := e.st.UpdateSessionTokens(ctx, s.ID, s.Tokens.RefreshJWT, s.Tokens, time.Now().Add(-time.Minute)); err != nil {
 		t.Fatal(err)
 	}
+	reg := prometheus.NewRegistry()
+	e.metrics = job.NewMetrics(reg)
 	pc := e.worker(t, 2)
 
 	res, err := e.producer(t).ScheduleATProtoSync(ctx, w.u.SessionID, w.u.DID)
@@ -125,6 +129,13 @@ func TestATProtoWorkerArchivesAnExpiredSession(t *testing.T) {
 	}
 	if pc.Stats().SessionsExpired != 1 {
 		t.Fatalf("SessionsExpired = %d, want 1", pc.Stats().SessionsExpired)
+	}
+	// Visible in metrics too, so it can alert: the worker counted one run
+	// that failed on an expired session, for this kind only.
+	for kind, want := range map[string]float64{"atproto:sync": 1, "pds:like": 0} {
+		if got := counterValue(t, reg, "plyrtasks_sessions_expired_total", kind); got != want {
+			t.Errorf("plyrtasks_sessions_expired_total{kind=%q} = %v, want %v", kind, got, want)
+		}
 	}
 	if n := len(e.records(t, w.u, listCol)); n != 0 {
 		t.Fatalf("%d lists written", n)
@@ -204,4 +215,26 @@ func TestATProtoWorkerSyncRetryAfterAFailureMidTask(t *testing.T) {
 	if got := e.listItems(t, w.u, LikedListRecordKey()); got != atJSON(t, items(w.t2, w.t3, w.t1)) {
 		t.Fatalf("liked list = %s", got)
 	}
+}
+
+// counterValue is the value of counter name{kind} in reg (0 when absent).
+func counterValue(t *testing.T, reg *prometheus.Registry, name, kind string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "kind" && lp.GetValue() == kind {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -92,5 +93,58 @@ func TestCopyrightScanThroughWorker(t *testing.T) {
 	again, err := cl.ScheduleCopyrightScan(ctx, e.track.ID, copyrightAudio+"?replaced=1")
 	if err != nil || again.Outcome != client.Enqueued {
 		t.Errorf("rescan after completion = %+v, %v; want enqueued", again, err)
+	}
+}
+
+// copyright:sync-resolutions is a periodic type of the real catalog: every
+// worker that handles it publishes it to the dashboard's scheduler view
+// (asynqmon reads asynq's scheduler entries) as "@every 5m0s" on the
+// default queue, ticking at the same instants on every worker. All
+// workers give a tick's task the same ID, so it runs once per interval
+// however many workers there are (server.TestPeriodicExactlyOncePerTick-
+// AcrossWorkers proves that mechanism with 1 s ticks).
+func TestCopyrightSyncResolutionsIsScheduledOnEveryWorker(t *testing.T) {
+	e := newCopyrightEnv(t)
+	rs := redistest.Start(t, redistest.Options{})
+	rc := rs.Client(t, rs.DB(t))
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	const ns = "sync-e2e"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const workers = 2
+	for range workers {
+		w := server.New(rc, e.reg, server.Options{Namespace: ns, Concurrency: 1, Logger: quiet})
+		if err := w.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Shutdown)
+	}
+	ins := asynq.NewInspectorFromRedisClient(rc)
+	var entries []*asynq.SchedulerEntry
+	for len(entries) < workers {
+		var err error
+		if entries, err = ins.SchedulerEntries(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d scheduler entries, want one per worker (%d)", len(entries), workers)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	for _, en := range entries {
+		if en.Task.Type() != "copyright:sync-resolutions" || en.Spec != "@every 5m0s" {
+			t.Errorf("scheduler entry %s %s, want copyright:sync-resolutions @every 5m0s", en.Task.Type(), en.Spec)
+		}
+		var opts []string
+		for _, o := range en.Opts {
+			opts = append(opts, o.String())
+		}
+		if !slices.Contains(opts, `Queue("`+ns+`:default")`) || !slices.Contains(opts, "MaxRetry(0)") {
+			t.Errorf("entry options %q, want the %s:default queue and no retry (the next tick is the retry)", opts, ns)
+		}
+		if next := time.Until(en.Next); next <= 0 || next > 5*time.Minute || en.Next.UnixNano()%int64(5*time.Minute) != 0 {
+			t.Errorf("next tick %s, want the next multiple of 5m since the epoch (the same instant on every worker)", en.Next)
+		}
 	}
 }

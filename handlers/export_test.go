@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/plyr-fm/plyrtasks/client"
 	"github.com/plyr-fm/plyrtasks/config"
@@ -149,6 +150,7 @@ type exportWorld struct {
 	st   store.Store
 	obj  storage.Storage
 	svc  *export.Service
+	rc   redis.UniversalClient
 	insp *asynq.Inspector
 }
 
@@ -158,7 +160,7 @@ func newExportWorld(t *testing.T, readDelay time.Duration) *exportWorld {
 	rc := rs.Client(t, rs.DB(t))
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	const ns = "export-e2e"
-	w := &exportWorld{st: storetest.SQLite(t), insp: asynq.NewInspectorFromRedisClient(rc)}
+	w := &exportWorld{st: storetest.SQLite(t), rc: rc, insp: asynq.NewInspectorFromRedisClient(rc)}
 	f, err := storage.NewFile(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -174,6 +176,7 @@ func newExportWorld(t *testing.T, readDelay time.Duration) *exportWorld {
 			return res.ID, err
 		}),
 		CancelTask:       func(_ context.Context, id string) error { return w.insp.CancelProcessing(id) },
+		TaskExists:       export.InspectorTaskExists(w.insp, tasks.Namespaced(ns, tasks.QueueBulk)),
 		ProgressInterval: 50 * time.Millisecond,
 		Logger:           quiet,
 	})

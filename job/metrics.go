@@ -31,6 +31,8 @@ const UnknownKind = "unknown"
 //	plyrtasks_tasks_archived_total{kind}        failed runs that were archived (no retry left, or permanent)
 //	plyrtasks_fallback_total{kind,reason}       tasks a producer ran in-process instead of queueing
 //	plyrtasks_task_duration_seconds{kind}       run duration histogram
+//	plyrtasks_sessions_expired_total{kind}      runs that failed because the user's session
+//	                                            expired or was revoked (ErrSessionExpired)
 //
 // Struck and cancelled runs count as processed only. A nil *Metrics is
 // valid and records nothing.
@@ -44,11 +46,12 @@ type Metrics struct {
 	archived  *prometheus.CounterVec
 	fallback  *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
+	expired   *prometheus.CounterVec
 }
 
 type kindSeries struct {
-	processed, failed, retried, archived prometheus.Counter
-	duration                             prometheus.Observer
+	processed, failed, retried, archived, expired prometheus.Counter
+	duration                                      prometheus.Observer
 }
 
 // NewMetrics registers the collectors on reg, with labels bounded by
@@ -77,6 +80,9 @@ func NewMetricsFor(reg prometheus.Registerer, catalog *tasks.Catalog) *Metrics {
 			// From a no-op (ms) to a media export (hours).
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 7200},
 		}, []string{"kind"})),
+		// Work acting as a user that could not run because the user has to
+		// log in again: archived, not lost, and counted so it can alert.
+		expired: counter("sessions_expired_total", "Task runs that failed because the user's session expired or was revoked.", "kind"),
 	}
 	// Every series exists from the start at 0, so rate() and absent-series
 	// alerts work before the first failure.
@@ -86,6 +92,7 @@ func NewMetricsFor(reg prometheus.Registerer, catalog *tasks.Catalog) *Metrics {
 			failed:    m.failed.WithLabelValues(k),
 			retried:   m.retried.WithLabelValues(k),
 			archived:  m.archived.WithLabelValues(k),
+			expired:   m.expired.WithLabelValues(k),
 			duration:  m.duration.WithLabelValues(k),
 		}
 		m.fallback.WithLabelValues(k, FallbackNoRedis)
@@ -122,6 +129,12 @@ func (m *Metrics) kind(k string) string {
 
 // Observe records one finished run of kind with its outcome and duration.
 func (m *Metrics) Observe(kind, outcome string, d time.Duration) {
+	m.observe(kind, outcome, d, nil)
+}
+
+// observe is Observe that also classifies the run's error: a session that
+// expired or was revoked (ErrSessionExpired) is counted apart.
+func (m *Metrics) observe(kind, outcome string, d time.Duration, err error) {
 	if m == nil {
 		return
 	}
@@ -140,6 +153,9 @@ func (m *Metrics) Observe(kind, outcome string, d time.Duration) {
 		s.archived.Inc()
 	case OutcomeFailed:
 		s.failed.Inc()
+	}
+	if err != nil && errors.Is(err, ErrSessionExpired) {
+		s.expired.Inc()
 	}
 }
 
@@ -166,7 +182,7 @@ func (m *Metrics) Middleware() Middleware {
 		return func(ctx context.Context, t *Task) error {
 			start := time.Now()
 			err := next(ctx, t)
-			m.Observe(t.Kind, Outcome(ctx, t, err), time.Since(start))
+			m.observe(t.Kind, Outcome(ctx, t, err), time.Since(start), err)
 			return err
 		}
 	}

@@ -85,7 +85,7 @@ func DefaultMiddleware(logger *slog.Logger, m *Metrics, extra ...Middleware) []M
 				}
 				d := time.Since(start)
 				outcome := Outcome(ctx, t, err)
-				m.Observe(t.Kind, outcome, d)
+				m.observe(t.Kind, outcome, d, err)
 				logOutcome(ctx, logger, t, outcome, d, err)
 			}()
 			return next(ctx, t)

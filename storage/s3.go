@@ -40,7 +40,7 @@ type S3 struct {
 
 // S3 part size bounds and default.
 const (
-	DefaultPartSize = 16 << 20
+	DefaultPartSize = 8 << 20 // config's EXPORT_PART_SIZE default
 	MinPartSize     = 5 << 20 // S3's minimum for every part but the last
 	MaxParts        = 10000   // S3's maximum part count
 )
