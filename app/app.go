@@ -7,6 +7,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -248,13 +249,50 @@ func (a *App) enqueueExport(ctx context.Context, args tasks.MediaExportArgs) (st
 	return res.ID, nil
 }
 
+// apiEnqueuer is the HTTP API's: export:media goes through the export
+// service, which records the export's job row before it enqueues (one
+// active export per artist, GET /v1/exports/{id} answers while it waits for
+// a worker), keeping the payload's export_id; every other type goes to the
+// producer client. An export's query options (delay, queue…) do not apply:
+// the service owns its scheduling.
+func (a *App) apiEnqueuer() api.Enqueuer {
+	generic := api.ClientEnqueuer(a.client, a.cfg.Namespace)
+	exportKind := tasks.MediaExportArgs{}.Kind()
+	return api.EnqueuerFunc(func(ctx context.Context, kind string, payload []byte, o tasks.Opts) (api.Enqueued, error) {
+		if kind != exportKind {
+			return generic.Enqueue(ctx, kind, payload, o)
+		}
+		var args tasks.MediaExportArgs
+		if err := json.Unmarshal(payload, &args); err != nil {
+			return api.Enqueued{}, &tasks.FieldError{Field: "(body)", Reason: err.Error()}
+		}
+		j, created, err := a.exports.RequestID(ctx, args.ExportID, args.ArtistDID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return api.Enqueued{}, &tasks.FieldError{Field: "artist_did", Reason: "no artist with this DID in the store"}
+		case errors.Is(err, export.ErrEnqueue):
+			return api.Enqueued{}, fmt.Errorf("%w: %w", api.ErrUnavailable, err)
+		case err != nil:
+			return api.Enqueued{}, err
+		}
+		out := api.Enqueued{ID: j.TaskID, Kind: kind, Queue: tasks.QueueBulk, State: "pending", Outcome: api.OutcomeEnqueued}
+		if out.ID == "" {
+			out.ID = j.ID
+		}
+		if !created {
+			out.Outcome = api.OutcomeDuplicate
+		}
+		return out, nil
+	})
+}
+
 // Handler is the HTTP surface of `serve`: the API under /v1/ (exports
 // included), the dashboard under /monitoring/, /healthz, /readyz and
 // /metrics.
 func (a *App) Handler() (http.Handler, error) {
 	mux := a.opsMux()
 	apiH, err := api.New(api.Options{
-		Enqueuer: api.ClientEnqueuer(a.client, a.cfg.Namespace),
+		Enqueuer: a.apiEnqueuer(),
 		Tasks:    api.NewTasks(a.insp, a.cfg.Namespace),
 		Token:    a.cfg.APIToken,
 		Exports:  a.exports.HTTPHandler(),

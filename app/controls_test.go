@@ -10,10 +10,16 @@ import (
 	"time"
 
 	"github.com/plyr-fm/plyrtasks/logging"
+	"github.com/plyr-fm/plyrtasks/store"
 )
 
 // serveApp runs Serve over a fresh Redis database and returns its base URL.
 func serveApp(t *testing.T, env map[string]string) string {
+	_, base := serveAppWith(t, env)
+	return base
+}
+
+func serveAppWith(t *testing.T, env map[string]string) (*App, string) {
 	t.Helper()
 	if env == nil {
 		env = map[string]string{}
@@ -42,7 +48,7 @@ func serveApp(t *testing.T, env map[string]string) string {
 	case <-time.After(10 * time.Second):
 		t.Fatal("not listening after 10s")
 	}
-	return "http://" + a.Addr().String()
+	return a, "http://" + a.Addr().String()
 }
 
 func do(t *testing.T, method, url, body string) (int, string) {
@@ -110,5 +116,36 @@ func TestServeWiresStrikesAndControls(t *testing.T) {
 	}
 	if code, body := do(t, "POST", base+"/v1/queues/default/pause", ""); code != 200 || !strings.Contains(body, `"paused":true`) {
 		t.Errorf("pause = %d %s", code, body)
+	}
+}
+
+// POST /v1/tasks/export:media goes through the export service: the job
+// row exists before any worker runs it, keeps the payload's export_id,
+// a second request for the artist is a 409 duplicate naming the first, and
+// an unknown artist is a 400 naming artist_did.
+func TestServeGenericExportEnqueueRecordsTheJob(t *testing.T) {
+	a, base := serveAppWith(t, nil)
+	did := "did:plc:exportartist0000000000000"
+	if err := a.store.UpsertArtist(t.Context(), store.Artist{DID: did, Handle: "exporter.test"}); err != nil {
+		t.Fatal(err)
+	}
+	// Pause the bulk queue so the export stays queued while we look.
+	if code, body := do(t, "POST", base+"/v1/queues/bulk/pause", ""); code != 200 {
+		t.Fatalf("pause: %d %s", code, body)
+	}
+	code, body := do(t, "POST", base+"/v1/tasks/export:media", `{"export_id":"exp-one","artist_did":"`+did+`"}`)
+	if code != http.StatusAccepted || !strings.Contains(body, `"id":"exp-one"`) {
+		t.Fatalf("enqueue = %d %s, want 202 with id exp-one", code, body)
+	}
+	if code, body := do(t, "GET", base+"/v1/exports/exp-one", ""); code != 200 || !strings.Contains(body, `"queued"`) {
+		t.Errorf("GET /v1/exports/exp-one = %d %s, want 200 queued", code, body)
+	}
+	code, body = do(t, "POST", base+"/v1/tasks/export:media", `{"export_id":"exp-two","artist_did":"`+did+`"}`)
+	if code != http.StatusConflict || !strings.Contains(body, `"id":"exp-one"`) {
+		t.Errorf("second export = %d %s, want 409 naming exp-one", code, body)
+	}
+	code, body = do(t, "POST", base+"/v1/tasks/export:media", `{"export_id":"exp-3","artist_did":"did:plc:nobody00000000000000000000"}`)
+	if code != http.StatusBadRequest || !strings.Contains(body, `"field":"artist_did"`) {
+		t.Errorf("unknown artist = %d %s, want 400 naming artist_did", code, body)
 	}
 }

@@ -17,6 +17,17 @@ func (c *Client) ScheduleCopyrightScan(ctx context.Context, trackID int64, audio
 	return c.Enqueue(ctx, tasks.CopyrightScanArgs{TrackID: trackID, AudioURL: audioURL}, opts...)
 }
 
+// ScheduleExport asks for a media export of the artist's tracks under
+// export ID exportID (also the task's ID, so a cancel by either finds it).
+// It is unique per artist while queued or running: a second request
+// returns the first as a Duplicate. The export's job row is recorded when a
+// worker starts it; backend code that has the store at hand can use
+// export.Service.Request instead, which records it at once so GET
+// /v1/exports/{id} answers while the export waits for a worker.
+func (c *Client) ScheduleExport(ctx context.Context, exportID, artistDID string, opts ...Option) (Result, error) {
+	return c.Enqueue(ctx, tasks.MediaExportArgs{ExportID: exportID, ArtistDID: artistDID}, append([]Option{TaskID(exportID)}, opts...)...)
+}
+
 // ScheduleATProtoSync syncs a user's records to their PDS (on login),
 // acting through session sessionID. It is unique per DID while queued or
 // running.

@@ -164,10 +164,15 @@ func New(o Options) (*Service, error) {
 // the new job is marked failed with the reason and the error wraps
 // ErrEnqueue.
 func (s *Service) Request(ctx context.Context, artistDID string) (job store.Job, created bool, err error) {
+	return s.RequestID(ctx, newID(), artistDID)
+}
+
+// RequestID is Request with the caller's export ID (the HTTP API's generic
+// POST /v1/tasks/export:media keeps the payload's export_id).
+func (s *Service) RequestID(ctx context.Context, id, artistDID string) (job store.Job, created bool, err error) {
 	if s.o.Enqueuer == nil {
 		return store.Job{}, false, errors.New("export: Request needs Options.Enqueuer")
 	}
-	id := newID()
 	args := tasks.MediaExportArgs{ExportID: id, ArtistDID: artistDID}
 	if err := args.Validate(); err != nil {
 		return store.Job{}, false, err
