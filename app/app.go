@@ -174,8 +174,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		Logger: logger, Metrics: a.jobs,
 		Middleware: []job.Middleware{tracing.Middleware(a.tracer)},
 		// Tracing first, so a struck enqueue is traced too.
+		// Wake last: only a task that really landed in a queue signals the
+		// workers (WORKER_WAKE).
 		EnqueueMiddleware: []client.EnqueueMiddleware{
 			tracing.EnqueueMiddleware(a.tracer), a.strikes.EnqueueMiddleware(),
+			client.WakeWorkers(a.rdb, cfg.Namespace, 0),
 		},
 	})
 	a.worker = server.New(a.rdb, a.reg, server.Options{
@@ -189,6 +192,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		Logger:                   logger,
 		Metrics:                  a.jobs,
 		Middleware:               []job.Middleware{tracing.Middleware(a.tracer)},
+		Wake: server.Wake{
+			Enabled:             cfg.Worker.Wake,
+			ActiveCheckInterval: cfg.Worker.WakeActiveCheckInterval,
+			Linger:              cfg.Worker.WakeLinger,
+		},
 	})
 
 	return a, nil

@@ -105,6 +105,9 @@ type Config struct {
 
 	// Timing holds the worker's asynq timing settings.
 	Timing Timing
+	// Worker holds the worker preset and the woken worker switch
+	// (worker.go).
+	Worker Worker
 
 	ATProto    ATProto
 	Storage    Storage
@@ -159,7 +162,10 @@ type Timing struct {
 	// after each empty poll, uninterruptibly, so a task enqueued into idle
 	// queues waits up to 1.5× this before it starts, and a graceful stop
 	// waits for the sleep before SHUTDOWN_TIMEOUT starts counting. Each
-	// poll is one Redis script per queue (3 queues). Allowed: 10ms..5s.
+	// poll is one Redis script per queue (3 queues). With WORKER_WAKE it
+	// is instead how often an idle worker runs its one-script check (for
+	// tasks no producer signalled); signalled tasks start within
+	// milliseconds. WORKER_PRESET sets its default. Allowed: 10ms..5s.
 	// Default: 1s.
 	TaskCheckInterval time.Duration `env:"TASK_CHECK_INTERVAL" envDefault:"1s"`
 
@@ -312,6 +318,7 @@ func LoadEnv(environ map[string]string) (*Config, error) {
 	for _, p := range []*string{&c.LogFormat, &c.LogLevel, &c.Fallback} {
 		*p = strings.ToLower(strings.TrimSpace(*p))
 	}
+	c.applyWorkerPreset(environ)
 	errs = append(errs, c.validate(failed)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -385,7 +392,7 @@ func (c *Config) validate(skip map[string]bool) []error {
 	// The families' own checks. Asserted rather than called directly so
 	// that a family's Validate may take what it needs (Storage resolves its
 	// default location from DATA_DIR).
-	for _, fam := range []any{&c.ATProto, &c.Storage, &c.Moderation} {
+	for _, fam := range []any{&c.ATProto, &c.Storage, &c.Moderation, &c.Worker} {
 		var err error
 		switch v := fam.(type) {
 		case interface{ Validate() error }:

@@ -192,6 +192,11 @@ func formatValue(v reflect.Value) string {
 	if v.Kind() == reflect.String {
 		return v.String()
 	}
+	if list, ok := v.Interface().([]string); ok {
+		// The variable's own syntax (comma-separated), so the printed
+		// value can be set again; empty reads "unset" like the others.
+		return strings.Join(list, ",")
+	}
 	return fmt.Sprint(v.Interface())
 }
 
@@ -221,7 +226,7 @@ type Variable struct {
 	Secret bool
 }
 
-//go:embed config.go atproto.go storage.go moderation.go
+//go:embed config.go atproto.go storage.go moderation.go worker.go
 var sources embed.FS
 
 // Variables lists every variable the configuration reads, in declaration

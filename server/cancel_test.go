@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,15 +104,19 @@ func TestConcurrentShutdownWaitsForTheFirst(t *testing.T) {
 	<-started
 	first := make(chan struct{})
 	go func() { s.Shutdown(); close(first) }()
-	// Let the first Shutdown get under way (it drains for up to 1s).
-	time.Sleep(100 * time.Millisecond)
+	// Wait until the first Shutdown is under way (it drains for up to 1s:
+	// the handler runs until asynq gives up on it).
+	waitFor(t, 5*time.Second, "the first Shutdown to start", func() bool {
+		err := s.Ready(context.Background())
+		return err != nil && strings.Contains(err.Error(), "shutting down")
+	})
 	s.Shutdown()
+	if err := s.Ready(context.Background()); err == nil || !strings.Contains(err.Error(), "stopped") {
+		t.Fatalf("after the second Shutdown returned, Ready = %v, want stopped", err)
+	}
 	select {
 	case <-first:
-	default:
-		t.Fatal("the second Shutdown returned while the first was still draining")
-	}
-	if err := s.Ready(context.Background()); err == nil {
-		t.Error("Ready after Shutdown = nil, want an error")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first Shutdown did not return")
 	}
 }

@@ -30,11 +30,12 @@ func Example() {
 	rc := redis.NewClient(&redis.Options{Addr: redisServer.Addr})
 	defer rc.Close()
 
-	done := make(chan struct{})
+	// The handler reports to the example through a channel: the worker may
+	// run the task before Enqueue has returned.
+	ran := make(chan string, 1)
 	reg := job.NewRegistry(tasks.All())
 	job.Register(reg, func(ctx context.Context, j *job.Job[tasks.CopyrightScanArgs]) error {
-		fmt.Printf("scanning track %d (attempt %d)\n", j.Args.TrackID, j.Attempt+1)
-		close(done)
+		ran <- fmt.Sprintf("scanning track %d (attempt %d)", j.Args.TrackID, j.Attempt+1)
 		return nil
 	})
 
@@ -54,7 +55,8 @@ func Example() {
 	fmt.Println(res.Outcome, res.Kind)
 
 	select {
-	case <-done:
+	case line := <-ran:
+		fmt.Println(line)
 	case <-time.After(10 * time.Second):
 		fmt.Println("not processed")
 	}

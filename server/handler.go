@@ -32,7 +32,7 @@ func (s *Server) process(ctx context.Context, at *asynq.Task) error {
 		Headers:  at.Headers(),
 		Result:   at.ResultWriter(),
 	}
-	runCtx, done := s.runContext(ctx)
+	runCtx, done := s.runContext(ctx, id)
 	defer done()
 	err := s.handler(runCtx, t)
 	// A unique task frees its key when it completes. (ctx ended means asynq
@@ -54,6 +54,7 @@ func (s *Server) handleError(ctx context.Context, at *asynq.Task, err error) {
 	id, _ := asynq.GetTaskID(ctx)
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	s.noteFailure(id, err)
 	archived := retried >= maxRetry || errors.Is(err, asynq.SkipRetry) || errors.Is(err, asynq.RevokeTask)
 	if archived {
 		if lock := at.Headers()[rdb.HeaderUniqueLock]; lock != "" {
@@ -77,22 +78,43 @@ func (s *Server) releaseUnique(lock, id string) {
 }
 
 // runContext derives the context a handler runs with from asynq's, so
-// that its cause says why it ended: job.ErrCancelled when asynq cancelled
-// it while this worker was not stopping (only CancelProcessing does that:
-// an operator's cancel), context.Canceled at shutdown, and the deadline's
-// context.DeadlineExceeded at timeout. asynq cancels with no cause, and a
-// context derived the usual way would only ever see context.Canceled.
-// Values and the deadline carry over; done releases the context.
-func (s *Server) runContext(ctx context.Context) (context.Context, func()) {
+// that its cause says why it ended: job.ErrCancelled when an operator
+// cancelled the task (asynq's CancelProcessing), context.Canceled when it
+// must stop for any other reason (this worker stopping, asynq's lease on
+// the task lost), and the deadline's context.DeadlineExceeded at timeout.
+// asynq cancels with no cause, so a context derived the usual way would
+// only ever see context.Canceled.
+//
+// Which cancel it was shows in what asynq hands its ErrorHandler
+// (handleError) right after it cancels: context.Canceled for
+// CancelProcessing, ErrLeaseExpired for a lost lease, and no call at all
+// when a stopping server gives up on the task (it requeues it). So the
+// cause is decided once handleError has run for the task, or after
+// cancelWait without it. Values and the deadline carry over; done releases
+// the context.
+func (s *Server) runContext(ctx context.Context, id string) (context.Context, func()) {
 	run, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	stopDeadline := func() {}
 	if dl, ok := ctx.Deadline(); ok {
 		run, stopDeadline = context.WithDeadline(run, dl)
 	}
+	failed := make(chan error, 1)
+	if id != "" {
+		s.runs.Store(id, failed)
+	}
 	stop := context.AfterFunc(ctx, func() {
 		cause := context.Cause(ctx)
-		if errors.Is(ctx.Err(), context.Canceled) && !s.stopping.Load() {
-			cause = job.ErrCancelled
+		if errors.Is(ctx.Err(), context.Canceled) {
+			cause = context.Canceled
+			if !s.stopping.Load() {
+				select {
+				case err := <-failed:
+					if errors.Is(err, context.Canceled) && !errors.Is(err, asynq.ErrLeaseExpired) {
+						cause = job.ErrCancelled
+					}
+				case <-time.After(cancelWait):
+				}
+			}
 		}
 		cancel(cause)
 	})
@@ -100,6 +122,23 @@ func (s *Server) runContext(ctx context.Context) (context.Context, func()) {
 		stop()
 		stopDeadline()
 		cancel(nil)
+		if id != "" {
+			s.runs.Delete(id)
+		}
+	}
+}
+
+// cancelWait bounds how long a cancelled run waits to learn why (see
+// runContext): asynq calls the ErrorHandler right after it cancels.
+const cancelWait = 2 * time.Second
+
+// noteFailure tells a running task's runContext what asynq reported.
+func (s *Server) noteFailure(id string, err error) {
+	if v, ok := s.runs.Load(id); ok {
+		select {
+		case v.(chan error) <- err:
+		default:
+		}
 	}
 }
 

@@ -108,3 +108,54 @@ func TestNextTickAndSlotID(t *testing.T) {
 		t.Errorf("slotTaskID = %s", got)
 	}
 }
+
+// TestRunContextCause: why asynq cancelled a run decides its cause. Only
+// CancelProcessing (asynq reports context.Canceled) is an operator's
+// cancel; a lost lease (ErrLeaseExpired), or a cancel with no report at all
+// (a stopping asynq server requeueing the task), must not read as one: an
+// export would end cancelled when it should run again.
+func TestRunContextCause(t *testing.T) {
+	tests := []struct {
+		name     string
+		report   error // what asynq hands the ErrorHandler; nil: nothing
+		stopping bool
+		want     error
+	}{
+		{"operator cancel", context.Canceled, false, job.ErrCancelled},
+		{"lease expired", asynq.ErrLeaseExpired, false, context.Canceled},
+		{"no report (requeued by a stopping asynq server)", nil, false, context.Canceled},
+		{"worker shutting down", context.Canceled, true, context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &Server{}
+			s.stopping.Store(tt.stopping)
+			parent, cancel := context.WithCancel(context.Background())
+			run, done := s.runContext(parent, "task-1")
+			defer done()
+			cancel()
+			if tt.report != nil {
+				s.noteFailure("task-1", tt.report)
+			}
+			select {
+			case <-run.Done():
+			case <-time.After(cancelWait + 3*time.Second):
+				t.Fatal("the run's context did not end")
+			}
+			if got := context.Cause(run); got != tt.want {
+				t.Errorf("cause = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	t.Run("deadline", func(t *testing.T) {
+		s := &Server{}
+		parent, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		defer cancel()
+		run, done := s.runContext(parent, "task-2")
+		defer done()
+		<-run.Done()
+		if got := context.Cause(run); !errors.Is(got, context.DeadlineExceeded) {
+			t.Errorf("cause = %v, want DeadlineExceeded", got)
+		}
+	})
+}

@@ -60,6 +60,37 @@ type Options struct {
 	// Middleware wraps every run outside logging, metrics and recovery
 	// (job.DefaultMiddleware's extra): the tracing hook.
 	Middleware []job.Middleware
+
+	// Wake runs asynq only while there is work, and wakes on producers'
+	// signal (see wake.go). Zero: off, a plain always-polling asynq server.
+	Wake Wake
+}
+
+// Wake configures the woken worker (wake.go). When Enabled, an idle worker
+// runs no asynq server: every TaskCheckInterval it runs one Redis script
+// over all its queues (rdb.WakeCheck: due scheduled and retry tasks
+// forwarded, expired completed ones deleted, pending work and dead leases
+// reported), and it listens on the namespace's wake channel, where
+// producers with client.WakeWorkers publish. Work found or signalled
+// starts an asynq server polling every ActiveCheckInterval; it stops once
+// no task started and no wake came for Linger and no task runs.
+type Wake struct {
+	Enabled bool
+	// ActiveCheckInterval is the awake server's TaskCheckInterval: the
+	// pickup latency of a task enqueued while awake is up to 1.5× this.
+	// Default 20ms.
+	ActiveCheckInterval time.Duration
+	// Linger is how long the worker stays awake after the last pickup or
+	// wake signal. It must exceed producers' coalescing window
+	// (client.WakeWorkers), which skips signals while workers are awake.
+	// Default 1s.
+	Linger time.Duration
+}
+
+// WakeRanges are the allowed ranges of the Wake settings, and defaults.
+func WakeRanges() (activeCheckInterval, linger Range) {
+	return Range{Min: 5 * time.Millisecond, Max: time.Second, Default: 20 * time.Millisecond},
+		Range{Min: 200 * time.Millisecond, Max: time.Minute, Default: time.Second}
 }
 
 // Range is the allowed range of one timing setting, and its default.
@@ -124,6 +155,11 @@ func (o Options) withDefaults() Options {
 	def(&o.HealthCheckInterval, r.HealthCheckInterval)
 	def(&o.JanitorInterval, r.JanitorInterval)
 	def(&o.RepairInterval, r.RepairInterval)
+	if o.Wake.Enabled {
+		aci, linger := WakeRanges()
+		def(&o.Wake.ActiveCheckInterval, aci)
+		def(&o.Wake.Linger, linger)
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -148,6 +184,11 @@ func (o Options) Validate() error {
 	check("HealthCheckInterval", o.HealthCheckInterval, r.HealthCheckInterval)
 	check("JanitorInterval", o.JanitorInterval, r.JanitorInterval)
 	check("RepairInterval", o.RepairInterval, r.RepairInterval)
+	if o.Wake.Enabled {
+		aci, linger := WakeRanges()
+		check("Wake.ActiveCheckInterval", o.Wake.ActiveCheckInterval, aci)
+		check("Wake.Linger", o.Wake.Linger, linger)
+	}
 	if o.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("server: Concurrency = %d must be at least 1", o.Concurrency))
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -49,10 +50,14 @@ type Server struct {
 	queues map[string]int
 
 	stopping atomic.Bool
+	// runs maps the ID of each task running here to the channel its
+	// runContext learns from why asynq cancelled it (handleError).
+	runs sync.Map
 
 	mu       sync.Mutex
 	state    state
-	srv      *asynq.Server
+	srv      *asynq.Server // without Wake
+	wake     *waker        // with Wake
 	periodic *periodic
 	repair   *repairer
 	// stopped is closed when a Shutdown has finished, so that a second,
@@ -97,23 +102,14 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("server: redis: %w", err)
 	}
 	o := s.opts
-	s.srv = asynq.NewServerFromRedisClient(s.rdb, asynq.Config{
-		Concurrency:              o.Concurrency,
-		Queues:                   s.queues,
-		TaskCheckInterval:        o.TaskCheckInterval,
-		DelayedTaskCheckInterval: o.DelayedTaskCheckInterval,
-		ShutdownTimeout:          o.ShutdownTimeout,
-		HealthCheckInterval:      o.HealthCheckInterval,
-		JanitorInterval:          o.JanitorInterval,
-		RetryDelayFunc:           s.retryDelay,
-		IsFailure:                s.isFailure,
-		ErrorHandler:             asynq.ErrorHandlerFunc(s.handleError),
-		HealthCheckFunc:          s.healthCheck,
-		Logger:                   logging.AsynqLogger(s.log),
-		LogLevel:                 logging.AsynqLevel(s.log),
-	})
-	if err := s.srv.Start(asynq.HandlerFunc(s.process)); err != nil {
-		return fmt.Errorf("server: %w", err)
+	if o.Wake.Enabled {
+		s.wake = newWaker(s)
+		s.wake.start()
+	} else {
+		s.srv = s.newAsynq(o.Concurrency, o.TaskCheckInterval, logging.AsynqLevel(s.log))
+		if err := s.srv.Start(asynq.HandlerFunc(s.process)); err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
 	}
 	s.repair = newRepairer(s.Repair, o.RepairInterval, s.log)
 	s.repair.start()
@@ -125,6 +121,28 @@ func (s *Server) Start(ctx context.Context) error {
 	s.log.Info("worker started", slog.String("namespace", o.Namespace),
 		slog.Int("concurrency", o.Concurrency), slog.Any("queues", s.queueNames()))
 	return nil
+}
+
+// newAsynq builds an asynq server over the options with the given
+// concurrency and task check interval (the woken worker's servers differ
+// from the plain one in those and in how much asynq logs).
+func (s *Server) newAsynq(concurrency int, taskCheck time.Duration, level asynq.LogLevel) *asynq.Server {
+	o := s.opts
+	return asynq.NewServerFromRedisClient(s.rdb, asynq.Config{
+		Concurrency:              concurrency,
+		Queues:                   s.queues,
+		TaskCheckInterval:        taskCheck,
+		DelayedTaskCheckInterval: o.DelayedTaskCheckInterval,
+		ShutdownTimeout:          o.ShutdownTimeout,
+		HealthCheckInterval:      o.HealthCheckInterval,
+		JanitorInterval:          o.JanitorInterval,
+		RetryDelayFunc:           s.retryDelay,
+		IsFailure:                s.isFailure,
+		ErrorHandler:             asynq.ErrorHandlerFunc(s.handleError),
+		HealthCheckFunc:          s.healthCheck,
+		Logger:                   logging.AsynqLogger(s.log),
+		LogLevel:                 level,
+	})
 }
 
 // Shutdown stops the periodic scheduler and the repair loop, stops taking
@@ -152,7 +170,11 @@ func (s *Server) Shutdown() {
 		s.periodic.shutdown()
 	}
 	s.repair.shutdown()
-	s.srv.Shutdown()
+	if s.wake != nil {
+		s.wake.shutdown()
+	} else {
+		s.srv.Shutdown()
+	}
 
 	s.mu.Lock()
 	s.state = stateStopped

@@ -71,6 +71,7 @@ It uses its own temporary SQLite store, never the configured one.`,
 	f.StringVar(&dir, "dir", "", "working directory for the store and file objects (default: a temporary directory)")
 	f.IntVar(&rounds, "rounds", 2, "rounds of (copy, export), alternating order; the best of each is kept")
 	bench.AddCommand(cmd)
+	addBenchCommands(bench)
 	return bench
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"sort"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/otel"
 
@@ -31,6 +32,9 @@ func loadConfig(cmd *cobra.Command) (*config.Config, *slog.Logger, error) {
 	// same log.
 	log = slog.New(tracing.LogHandler(log.Handler()))
 	otel.SetErrorHandler(tracing.ErrorHandler(log))
+	// go-redis' own lines (dial failures while Redis is down, Sentinel
+	// switches) join the same log instead of raw text on stderr.
+	redis.SetLogger(logging.GoRedisLogger(log))
 	return cfg, log, nil
 }
 

@@ -107,7 +107,11 @@ func openTarget(f targetFlags) (target, error) {
 	}
 	rdb := spec.Client()
 	// The CLI never runs a task itself: without Redis it fails.
-	c := client.New(rdb, client.Options{Namespace: cfg.Namespace, Fallback: client.FallbackError, Logger: logging.Discard()})
+	c := client.New(rdb, client.Options{
+		Namespace: cfg.Namespace, Fallback: client.FallbackError, Logger: logging.Discard(),
+		// Woken workers (WORKER_WAKE) start on this enqueue at once.
+		EnqueueMiddleware: []client.EnqueueMiddleware{client.WakeWorkers(rdb, cfg.Namespace, 0)},
+	})
 	return &directTarget{
 		rdb: rdb, c: c, ns: cfg.Namespace, desc: spec.String(),
 		enq:   api.ClientEnqueuer(c, cfg.Namespace),
