@@ -49,7 +49,11 @@ func ParseOptions(q url.Values) (tasks.Opts, error) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		if !isParam(k) {
-			return o, fe(k, "unknown query parameter (want one of "+strings.Join(QueryParams, ", ")+")")
+			name := k
+			if name == "" {
+				name = `""` // "?=x": an answer must name the parameter
+			}
+			return o, fe(name, "unknown query parameter (want one of "+strings.Join(QueryParams, ", ")+")")
 		}
 		if len(q[k]) > 1 {
 			return o, fe(k, "given more than once")
@@ -119,7 +123,7 @@ func Values(o tasks.Opts) url.Values {
 		q.Set("delay", o.ProcessIn.String())
 	}
 	if !o.ProcessAt.IsZero() {
-		q.Set("process_at", o.ProcessAt.Format(time.RFC3339))
+		q.Set("process_at", o.ProcessAt.Format(time.RFC3339Nano)) // ParseOptions keeps fractions
 	}
 	if o.UniqueFor > 0 {
 		q.Set("unique_for", o.UniqueFor.String())

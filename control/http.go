@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -101,7 +102,8 @@ type StrikeRequest struct {
 // It does no authentication: mount it behind the API's bearer token.
 // Errors are JSON {"error", "field"}: 400 for bad input (naming the
 // parameter), 404 for an unknown task, queue or strike, 409 for an
-// operation the task's state does not allow, 503 when Redis fails.
+// operation the task's state does not allow, 413 for a strike body over
+// MaxStrikeBody, 503 when Redis fails.
 func (c *Controller) HTTPHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(ListRoute, c.serveList)
@@ -164,11 +166,30 @@ func (c *Controller) serveList(w http.ResponseWriter, r *http.Request) {
 	answer(w, http.StatusOK)(c.List(r.Context(), o))
 }
 
+// MaxStrikeBody bounds the body of POST /v1/strikes; a larger one is a
+// 413.
+const MaxStrikeBody = 16 << 10
+
 func (c *Controller) serveStrike(w http.ResponseWriter, r *http.Request) {
+	// Read it whole first: a body over the limit is a 413 whatever its
+	// first bytes say (LimitReader used to cut it and parse the rest).
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxStrikeBody))
+	if err != nil {
+		if mbe := new(http.MaxBytesError); errors.As(err, &mbe) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, &Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("body too large: limit %d bytes", MaxStrikeBody), Field: "(body)"})
+			return
+		}
+		writeError(w, &tasks.FieldError{Field: "(body)", Reason: "reading the body: " + err.Error()})
+		return
+	}
 	var req StrikeRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<10))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	err = dec.Decode(&req)
+	if _, tail := dec.Token(); err == nil && tail != io.EOF {
+		err = errors.New("unexpected data after the JSON object")
+	}
+	if err != nil {
 		writeError(w, &tasks.FieldError{Field: "(body)", Reason: "must be JSON {\"type\", \"arg\", \"reason\", \"by\"}: " + err.Error()})
 		return
 	}

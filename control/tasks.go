@@ -23,6 +23,9 @@ func States() []string {
 const (
 	DefaultPageSize = 20
 	MaxPageSize     = 100
+	// MaxPage bounds Page so that the offset (Page-1)*PageSize stays far
+	// from overflowing (it wrapped to a negative offset and panicked).
+	MaxPage = 1_000_000
 	// DefaultMaxScan is Options.MaxScan's default.
 	DefaultMaxScan = 10000
 	// maxScanBatch is the largest page the scan behind a type filter
@@ -75,8 +78,8 @@ func (o *ListOptions) normalize() error {
 	if o.Page == 0 {
 		o.Page = 1
 	}
-	if o.Page < 1 {
-		errs = append(errs, &tasks.FieldError{Field: "page", Reason: "must be at least 1"})
+	if o.Page < 1 || o.Page > MaxPage {
+		errs = append(errs, &tasks.FieldError{Field: "page", Reason: fmt.Sprintf("must be 1..%d", MaxPage)})
 	}
 	if o.PageSize == 0 {
 		o.PageSize = DefaultPageSize

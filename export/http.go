@@ -1,9 +1,11 @@
 package export
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -35,7 +37,8 @@ const (
 //	DELETE /v1/exports/{id}        cancel → 200 with the State; 409 when already finished
 //
 // Errors are JSON {"error": "…", "field": "…"} with 400 (bad field), 404,
-// 409 or 503 (the enqueue failed).
+// 409, 413 (a request body over MaxRequestBody) or 503 (the enqueue
+// failed).
 func (s *Service) HTTPHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/exports", s.handleRequest)
@@ -45,7 +48,24 @@ func (s *Service) HTTPHandler() http.Handler {
 	mux.HandleFunc("GET /v1/exports/{id}", s.handleGet)
 	mux.HandleFunc("GET /v1/exports/{id}/events", s.handleEvents)
 	mux.HandleFunc("DELETE /v1/exports/{id}", s.handleCancel)
+	// Every answer is JSON, ServeMux's own 404 and 405 included (it takes
+	// "/v1/exports/%2F" for "/v1/exports/", so DELETE on it was a plain
+	// text 405).
+	mux.HandleFunc("/v1/exports", methodNotAllowed("GET, POST"))
+	mux.HandleFunc("/v1/exports/{$}", methodNotAllowed("GET, POST"))
+	mux.HandleFunc("/v1/exports/{id}", methodNotAllowed("GET, DELETE"))
+	mux.HandleFunc("/v1/exports/{id}/events", methodNotAllowed("GET"))
+	mux.HandleFunc("/v1/exports/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "no such endpoint: " + r.Method + " " + r.URL.Path})
+	})
 	return mux
+}
+
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "method " + r.Method + " not allowed (allowed: " + allow + ")"})
+	}
 }
 
 type errorBody struct {
@@ -76,13 +96,32 @@ func writeError(w http.ResponseWriter, err error) {
 	}
 }
 
+// MaxRequestBody bounds the body of POST /v1/exports; a larger one is a
+// 413.
+const MaxRequestBody = 4 << 10
+
 func (s *Service) handleRequest(w http.ResponseWriter, r *http.Request) {
+	// Read it whole first: the decoder alone stops after the object, so
+	// an oversized body passed and trailing data was ignored.
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
+	if err != nil {
+		if mbe := new(http.MaxBytesError); errors.As(err, &mbe) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{Error: fmt.Sprintf("body too large: limit %d bytes", MaxRequestBody), Field: "(body)"})
+			return
+		}
+		writeJSON(w, http.StatusBadRequest, errorBody{Error: "reading the body: " + err.Error(), Field: "(body)"})
+		return
+	}
 	var body struct {
 		ArtistDID string `json:"artist_did"`
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
+	err = dec.Decode(&body)
+	if _, tail := dec.Token(); err == nil && tail != io.EOF {
+		err = errors.New("unexpected data after the JSON object")
+	}
+	if err != nil {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: "body must be JSON {\"artist_did\": \"did:…\"}: " + err.Error(), Field: "(body)"})
 		return
 	}

@@ -133,7 +133,11 @@ func (r *Registry) Handler() HandlerFunc {
 func (r *Registry) dispatch(ctx context.Context, t *Task) error {
 	h, ok := r.handlers[t.Kind]
 	if !ok {
-		return Permanent(fmt.Errorf("%w %q: no handler registered in this worker", tasks.ErrUnknownKind, t.Kind))
+		kind := t.Kind
+		if len(kind) > 128 { // the reason is stored and logged: bounded
+			kind = kind[:128] + "…"
+		}
+		return Permanent(fmt.Errorf("%w %q: no handler registered in this worker", tasks.ErrUnknownKind, kind))
 	}
 	return h(ctx, t)
 }

@@ -3,7 +3,12 @@ package strikes
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/plyr-fm/plyrtasks/tasks"
 )
 
 // rules is an immutable index of strikes for matching. A Watcher swaps in
@@ -18,9 +23,14 @@ type kindRules struct {
 	// so that the strike reported when several match is stable.
 	byField map[string]map[string]Strike
 	fields  []string
+	// zero is the text of a field's zero value when the canonical payload
+	// always writes it (no omitempty, "timestamp_ms":0): a payload that
+	// omits the field, or gives null, runs with that value.
+	zero map[string]string
 }
 
 func index(all []Strike) rules {
+	catalog := tasks.All()
 	r := rules{}
 	for _, st := range all {
 		kr := r[st.Kind]
@@ -41,6 +51,12 @@ func index(all []Strike) rules {
 			vals = map[string]Strike{}
 			kr.byField[st.Field] = vals
 			kr.fields = append(kr.fields, st.Field)
+			if z, ok := zeroText(catalog, st.Kind, st.Field); ok {
+				if kr.zero == nil {
+					kr.zero = map[string]string{}
+				}
+				kr.zero[st.Field] = z
+			}
 		}
 		vals[st.Value] = st
 	}
@@ -67,15 +83,48 @@ func (r rules) match(kind string, payload []byte) (Strike, bool) {
 		return Strike{}, false
 	}
 	for _, f := range kr.fields {
-		raw, ok := top[f]
-		if !ok {
-			continue
+		v := scalar(top[f])
+		if z, ok := kr.zero[f]; ok && isAbsent(top[f]) {
+			v = z
 		}
-		if st, ok := kr.byField[f][scalar(raw)]; ok {
+		if st, ok := kr.byField[f][v]; ok {
 			return st, true
 		}
 	}
 	return Strike{}, false
+}
+
+// isAbsent reports a member that is missing or null: the decoder leaves
+// the field at its zero value.
+func isAbsent(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || string(raw) == "null"
+}
+
+// zeroText is how the canonical payload of kind spells field's zero value,
+// when it always writes the field (ok false for omitempty fields, pointers
+// and undeclared ones).
+func zeroText(c *tasks.Catalog, kind, field string) (string, bool) {
+	def, ok := c.Lookup(kind)
+	if !ok {
+		return "", false
+	}
+	t := reflect.TypeOf(def.NewArgs()).Elem()
+	for _, f := range reflect.VisibleFields(t) {
+		name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name != field || f.Anonymous || !f.IsExported() {
+			continue
+		}
+		if strings.Contains(opts, "omitempty") || f.Type.Kind() == reflect.Pointer {
+			return "", false
+		}
+		b, err := json.Marshal(reflect.Zero(f.Type).Interface())
+		if err != nil {
+			return "", false
+		}
+		return scalar(b), true
+	}
+	return "", false
 }
 
 // scalar is the text a rule's value is compared with: a JSON string's
@@ -95,6 +144,12 @@ func scalar(raw json.RawMessage) string {
 		return s
 	case '{', '[', 'n':
 		return ""
+	case '-':
+		// "-0" is a valid JSON integer the decoder reads as 0, which
+		// payloads then spell "0": compare integers by value.
+		if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+			return strconv.FormatInt(n, 10)
+		}
 	}
 	return string(raw)
 }

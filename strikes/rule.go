@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/plyr-fm/plyrtasks/tasks"
 )
@@ -37,7 +38,8 @@ func ParseRule(kind, arg string) (Rule, error) {
 	r := Rule{Kind: kind}
 	if arg != "" {
 		f, v, ok := strings.Cut(arg, "=")
-		if !ok {
+		if !ok || f == "" && v == "" {
+			// "=" alone would otherwise pass as a whole-type rule.
 			return r, &tasks.FieldError{Field: "arg", Reason: fmt.Sprintf("must be field=value, got %q", arg)}
 		}
 		r.Field, r.Value = f, v
@@ -82,8 +84,8 @@ func (r Rule) Validate() error {
 		errs = append(errs, &tasks.FieldError{Field: "type", Reason: "is required"})
 	case len(r.Kind) > MaxKindLen:
 		errs = append(errs, &tasks.FieldError{Field: "type", Reason: fmt.Sprintf("must be at most %d characters", MaxKindLen)})
-	case strings.ContainsFunc(r.Kind, func(c rune) bool { return c == '|' || unicode.IsSpace(c) || !unicode.IsPrint(c) }):
-		errs = append(errs, &tasks.FieldError{Field: "type", Reason: "must not contain |, spaces or control characters"})
+	case !utf8.ValidString(r.Kind) || strings.ContainsFunc(r.Kind, func(c rune) bool { return c == '|' || unicode.IsSpace(c) || !unicode.IsPrint(c) }):
+		errs = append(errs, &tasks.FieldError{Field: "type", Reason: "must be UTF-8 without |, spaces or control characters"})
 	}
 	if r.Field != "" || r.Value != "" {
 		switch {
@@ -95,6 +97,9 @@ func (r Rule) Validate() error {
 			errs = append(errs, &tasks.FieldError{Field: "arg", Reason: fmt.Sprintf("value must be at most %d characters", MaxValueLen)})
 		case strings.ContainsFunc(r.Value, unicode.IsControl):
 			errs = append(errs, &tasks.FieldError{Field: "arg", Reason: "value must not contain control characters"})
+		case !utf8.ValidString(r.Value):
+			// A payload's strings are UTF-8 once decoded: this never matches.
+			errs = append(errs, &tasks.FieldError{Field: "arg", Reason: "value must be UTF-8"})
 		}
 	}
 	return errors.Join(errs...)
@@ -132,28 +137,53 @@ func (r Rule) ValidateFor(c *tasks.Catalog) error {
 	for typ.Kind() == reflect.Pointer {
 		typ = typ.Elem()
 	}
+	// The value must be spelled as plyrtasks writes the field (strikes
+	// compare text): "042", "+42" or a time with another offset spelling
+	// would be accepted and never match.
+	var canonical string
 	var err error
 	switch typ.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		_, err = strconv.ParseInt(r.Value, 10, 64)
+		var n int64
+		n, err = strconv.ParseInt(r.Value, 10, 64)
+		canonical = strconv.FormatInt(n, 10)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		_, err = strconv.ParseUint(r.Value, 10, 64)
+		var n uint64
+		n, err = strconv.ParseUint(r.Value, 10, 64)
+		canonical = strconv.FormatUint(n, 10)
 	case reflect.Float32, reflect.Float64:
-		_, err = strconv.ParseFloat(r.Value, 64)
+		var x float64
+		x, err = strconv.ParseFloat(r.Value, 64)
+		canonical = strconv.FormatFloat(x, 'g', -1, 64)
 	case reflect.Bool:
 		if r.Value != "true" && r.Value != "false" {
 			err = errors.New("not a boolean")
 		}
+		canonical = r.Value
 	case reflect.String:
+		canonical = r.Value
 	default:
 		if typ != reflect.TypeFor[time.Time]() {
 			return &tasks.FieldError{Field: "arg", Reason: fmt.Sprintf("%s.%s is a %s: only string, number and boolean fields can be matched", r.Kind, r.Field, typ.Kind())}
 		}
+		var tm time.Time
+		tm, err = time.Parse(time.RFC3339Nano, r.Value)
+		canonical = tm.Format(time.RFC3339Nano)
 	}
 	if err != nil {
-		return &tasks.FieldError{Field: "arg", Reason: fmt.Sprintf("%s.%s is a %s: %q never matches", r.Kind, r.Field, typ.Kind(), r.Value)}
+		return &tasks.FieldError{Field: "arg", Reason: fmt.Sprintf("%s.%s is a %s: %q never matches", r.Kind, r.Field, typeName(typ), r.Value)}
+	}
+	if canonical != r.Value {
+		return &tasks.FieldError{Field: "arg", Reason: fmt.Sprintf("%s.%s: %q never matches, payloads spell it %q", r.Kind, r.Field, r.Value, canonical)}
 	}
 	return nil
+}
+
+func typeName(t reflect.Type) string {
+	if t == reflect.TypeFor[time.Time]() {
+		return "time (RFC 3339)"
+	}
+	return t.Kind().String()
 }
 
 // jsonFields maps the JSON names of a struct's (or pointer to struct's)

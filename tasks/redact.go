@@ -1,7 +1,9 @@
 package tasks
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"strings"
 )
 
@@ -31,8 +33,15 @@ func Redact(payload []byte) []byte {
 	if len(payload) == 0 {
 		return payload
 	}
+	// Numbers stay their text: through float64, an ID past 2^53 would show
+	// as a neighbour and 1e400 as "not JSON".
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
 	var v any
-	if err := json.Unmarshal(payload, &v); err != nil {
+	if err := dec.Decode(&v); err != nil {
+		return []byte(`"` + Redacted + ` (not JSON)"`)
+	}
+	if _, err := dec.Token(); err != io.EOF {
 		return []byte(`"` + Redacted + ` (not JSON)"`)
 	}
 	out, err := json.Marshal(redactValue(v))

@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Args is the arguments of one task type. Kind returns the task type name;
@@ -140,6 +143,10 @@ type Def struct {
 	// Internal types are not enqueued by producers (periodic ticks).
 	Internal bool
 	newArgs  func() Args
+	// fields are the JSON names of the args' fields: a payload's top-level
+	// keys must be exactly these (encoding/json alone would also take
+	// "TRACK_ID" for track_id, and the last of a repeated key).
+	fields map[string]bool
 }
 
 // NewArgs returns a pointer to a zero value of the type's args.
@@ -153,7 +160,26 @@ func Declare[A Args]() Def {
 	if w, ok := any(zero).(ArgsWithOpts); ok {
 		opts = w.InsertOpts().Merge(opts)
 	}
-	return Def{Kind: zero.Kind(), Opts: opts, newArgs: func() Args { return any(new(A)).(Args) }}
+	return Def{Kind: zero.Kind(), Opts: opts, newArgs: func() Args { return any(new(A)).(Args) }, fields: jsonFields(reflect.TypeFor[A]())}
+}
+
+// jsonFields returns the JSON names of struct type t's exported fields.
+func jsonFields(t reflect.Type) map[string]bool {
+	out := map[string]bool{}
+	for _, f := range reflect.VisibleFields(t) {
+		if !f.IsExported() || f.Anonymous {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch name {
+		case "-":
+			continue
+		case "":
+			name = f.Name
+		}
+		out[name] = true
+	}
+	return out
 }
 
 // periodic marks a Def as a periodic, internal type.
@@ -216,13 +242,14 @@ const MaxPayloadBytes = 64 << 10
 // ErrPayloadTooLarge is returned (wrapped) for payloads over MaxPayloadBytes.
 var ErrPayloadTooLarge = errors.New("payload too large")
 
-// Decode parses and validates a JSON payload of kind. Unknown fields,
-// trailing data and invalid values are errors that name the field
-// (*FieldError); the caller archives such a task instead of retrying it.
+// Decode parses and validates a JSON payload of kind. Unknown fields
+// (names match exactly, case included), repeated fields, trailing data and
+// invalid values are errors that name the field (*FieldError); the caller
+// archives such a task instead of retrying it.
 func (c *Catalog) Decode(kind string, payload []byte) (Args, error) {
 	d, ok := c.defs[kind]
 	if !ok {
-		return nil, fmt.Errorf("%w %q", ErrUnknownKind, kind)
+		return nil, fmt.Errorf("%w %q", ErrUnknownKind, shorten(kind, 128))
 	}
 	return d.Decode(payload)
 }
@@ -233,16 +260,28 @@ func (d Def) Decode(payload []byte) (Args, error) {
 		return nil, fmt.Errorf("%s: %w (%d bytes, limit %d)", d.Kind, ErrPayloadTooLarge, len(payload), MaxPayloadBytes)
 	}
 	a := d.newArgs()
-	if len(bytes.TrimSpace(payload)) == 0 {
+	// Only JSON's own whitespace makes an empty payload: "\v" or a
+	// non-breaking space is not JSON.
+	if len(bytes.Trim(payload, jsonSpace)) == 0 {
 		payload = []byte("{}")
 	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(a); err != nil {
-		return nil, jsonFieldError(err)
+		err = jsonFieldError(err)
+		if fe, ok := err.(*FieldError); ok && fe.Field == "(body)" {
+			// A field's own decoder failed (a bad time): name the field.
+			if named := d.fieldDecodeError(payload); named != nil {
+				return nil, named
+			}
+		}
+		return nil, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, &FieldError{Field: "(body)", Reason: "unexpected data after the JSON object"}
+	}
+	if err := d.checkKeys(payload); err != nil {
+		return nil, err
 	}
 	if v, ok := a.(Validator); ok {
 		if err := v.Validate(); err != nil {
@@ -251,6 +290,220 @@ func (d Def) Decode(payload []byte) (Args, error) {
 	}
 	return a, nil
 }
+
+// checkKeys refuses top-level keys encoding/json accepted but the
+// declaration does not name exactly ("TRACK_ID" for track_id) and keys
+// given twice (json keeps the last). Either would make the raw payload say
+// something else than the args the handler runs with: a strike matches the
+// raw payload's exact top-level fields. payload is one valid JSON value
+// (the decoder took it whole); the scan allocates only for escaped keys.
+func (d Def) checkKeys(payload []byte) error {
+	var buf [16][]byte
+	keys, err := topKeys(payload, buf[:0])
+	if err != nil {
+		return err
+	}
+	for i, k := range keys {
+		if !d.fields[string(k)] {
+			return &FieldError{Field: keyName(string(k)), Reason: "unknown field (names are case-sensitive: " + d.fieldList() + ")"}
+		}
+		for _, prev := range keys[:i] {
+			if bytes.Equal(prev, k) {
+				return &FieldError{Field: keyName(string(k)), Reason: "given more than once"}
+			}
+		}
+	}
+	return nil
+}
+
+// topKeys appends the top-level keys of valid JSON object b (none when b
+// is not an object), unescaped, to keys. They alias b unless escaped.
+func topKeys(b []byte, keys [][]byte) ([][]byte, error) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return keys, nil
+	}
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] == '}' {
+			return keys, nil
+		}
+		if b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+		end := skipString(b, i)
+		key := b[i+1 : end-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			var s string
+			if err := json.Unmarshal(b[i:end], &s); err != nil {
+				return keys, &FieldError{Field: "(body)", Reason: "invalid key"}
+			}
+			key = []byte(s)
+		}
+		keys = append(keys, key)
+		i = skipSpace(b, end)
+		i = skipValue(b, skipSpace(b, i+1)) // past ':' and the value
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i] ('"').
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the index after the value starting at b[i].
+func skipValue(b []byte, i int) int {
+	depth := 0
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			i = skipString(b, i)
+			if depth == 0 {
+				return i
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i // the enclosing object's end
+			}
+			depth--
+			if depth == 0 {
+				return i + 1
+			}
+		case ',':
+			if depth == 0 {
+				return i
+			}
+		}
+		i++
+	}
+	return i
+}
+
+// keyName is how a field error names a JSON key: as is, `""` for the
+// empty key (an error must name something), and cut at maxKeyName bytes:
+// the error is an archived task's reason and a log line, not an echo of
+// the payload.
+func keyName(k string) string {
+	if k == "" {
+		return `""`
+	}
+	return shorten(k, maxKeyName)
+}
+
+const maxKeyName = 64
+
+// shorten cuts s to at most n bytes on a rune boundary, marking the cut.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func (d Def) fieldList() string {
+	names := make([]string, 0, len(d.fields))
+	for n := range d.fields {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// fieldDecodeError finds the field whose value failed to decode when the
+// decoder's error does not say (a field type's own UnmarshalJSON failed:
+// time.Time's). It decodes each top-level member alone. Error path only.
+func (d Def) fieldDecodeError(payload []byte) error {
+	members, ok := topLevel(payload)
+	if !ok {
+		return nil
+	}
+	for i, m := range members {
+		if !d.fields[m.key] {
+			// encoding/json took it case-insensitively; it is unknown here.
+			return &FieldError{Field: keyName(m.key), Reason: "unknown field (names are case-sensitive: " + d.fieldList() + ")"}
+		}
+		for _, prev := range members[:i] {
+			if prev.key == m.key {
+				return &FieldError{Field: keyName(m.key), Reason: "given more than once"}
+			}
+		}
+		one, err := json.Marshal(map[string]json.RawMessage{m.key: m.value})
+		if err != nil {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(one))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(d.newArgs())
+		if err == nil {
+			continue
+		}
+		if fe, ok := jsonFieldError(err).(*FieldError); ok && fe.Field != "(body)" {
+			return fe
+		}
+		var pe *time.ParseError
+		if errors.As(err, &pe) || strings.Contains(err.Error(), "Time.UnmarshalJSON") {
+			return &FieldError{Field: keyName(m.key), Reason: "must be an RFC 3339 time like 2026-01-02T15:04:05Z"}
+		}
+		return &FieldError{Field: keyName(m.key), Reason: "invalid value: " + shorten(err.Error(), 200)}
+	}
+	return nil
+}
+
+type member struct {
+	key   string
+	value json.RawMessage
+}
+
+// topLevel returns the members of a JSON object in order, duplicates
+// included; ok is false when payload is not a well-formed object.
+func topLevel(payload []byte) (members []member, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, false
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, false
+		}
+		key, _ := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, false
+		}
+		members = append(members, member{key, v})
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return nil, false // truncated
+	}
+	return members, true
+}
+
+// jsonSpace is the whitespace JSON allows between tokens.
+const jsonSpace = " \t\r\n"
 
 // Encode validates args and returns their JSON payload.
 func Encode(a Args) ([]byte, error) {
@@ -309,7 +562,10 @@ func jsonFieldError(err error) error {
 	}
 	msg := err.Error()
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return &FieldError{Field: strings.Trim(f, `"`), Reason: "unknown field"}
+		if name, err := strconv.Unquote(f); err == nil {
+			f = name // encoding/json quotes the key with %q
+		}
+		return &FieldError{Field: keyName(f), Reason: "unknown field"}
 	}
 	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
 		return &FieldError{Field: "(body)", Reason: "incomplete JSON"}

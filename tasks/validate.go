@@ -54,17 +54,42 @@ func (c *check) did(field, v string) {
 	}
 }
 
-// atURI checks an at:// URI with authority, collection and rkey.
+// maxATURILength is the longest at:// URI accepted (ATProto's limit).
+const maxATURILength = 8192
+
+// atURI checks an at:// URI of a record: authority (DID or handle),
+// collection (NSID) and record key, each in ATProto's character set. The
+// set is what keeps a payload's canonical JSON within MaxPayloadBytes: none
+// of these characters is escaped, where "<" would grow six-fold.
 func (c *check) atURI(field, v string) {
 	if v == "" {
 		c.add(field, "is required")
 		return
 	}
+	if len(v) > maxATURILength {
+		c.add(field, fmt.Sprintf("must be at most %d characters", maxATURILength))
+		return
+	}
 	rest, ok := strings.CutPrefix(v, "at://")
 	parts := strings.Split(rest, "/")
-	if !ok || len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+	if !ok || len(parts) != 3 || !allIn(parts[0], "._:%-") || !allIn(parts[1], ".-") || !allIn(parts[2], "._:~-") {
 		c.add(field, "must be an at:// URI of a record (at://did/collection/rkey)")
 	}
+}
+
+// allIn reports whether s is non-empty and made of ASCII letters, digits
+// and the bytes of extra.
+func allIn(s, extra string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || strings.IndexByte(extra, b) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *check) cid(field, v string) {
