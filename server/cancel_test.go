@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hibiken/asynq"
 
 	"github.com/plyr-fm/plyrtasks/client"
 	"github.com/plyr-fm/plyrtasks/job"
@@ -118,5 +121,42 @@ func TestConcurrentShutdownWaitsForTheFirst(t *testing.T) {
 	case <-first:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the first Shutdown did not return")
+	}
+}
+
+// TestOperatorCancelArchivesTheTask: asynq's own cancel (the dashboard's
+// button: CancelProcessing) put a running task in retry, to run again a
+// few seconds later. An operator's cancel must stop it: it ends archived
+// and its handler does not run again.
+func TestOperatorCancelArchivesTheTask(t *testing.T) {
+	e := newEnv(t)
+	var runs atomic.Int32
+	started := make(chan string, 4)
+	reg := job.NewRegistry(testCatalog())
+	job.Register(reg, func(ctx context.Context, j *job.Job[blockArgs]) error {
+		runs.Add(1)
+		started <- j.ID
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	o := fastOptions()
+	o.RetryDelay = func(int, error) time.Duration { return 50 * time.Millisecond }
+	e.start(t, reg, o)
+	res, err := e.client.Enqueue(context.Background(), blockArgs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := <-started
+	if err := e.ins.CancelProcessing(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the cancelled task to be archived", func() bool {
+		info, err := e.ins.GetTaskInfo(res.Queue, res.ID)
+		return err == nil && info.State == asynq.TaskStateArchived
+	})
+	// Its retry delay (50ms) has long passed: it must not have run again.
+	time.Sleep(300 * time.Millisecond)
+	if n := runs.Load(); n != 1 {
+		t.Errorf("handler ran %d times, want 1", n)
 	}
 }

@@ -55,6 +55,17 @@ func (s *Server) handleError(ctx context.Context, at *asynq.Task, err error) {
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	s.noteFailure(id, err)
+	if errors.Is(ctx.Err(), context.Canceled) && errors.Is(err, context.Canceled) && !s.stopping.Load() {
+		// asynq's CancelProcessing (the dashboard's cancel button): asynq
+		// retries the task next, as after any failure. An operator who
+		// cancels means stop, so archive it once it lands in retry.
+		queue, _ := asynq.GetQueueName(ctx)
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			s.archiveCancelled(queue, id, at.Headers()[rdb.HeaderUniqueLock])
+		}()
+	}
 	archived := retried >= maxRetry || errors.Is(err, asynq.SkipRetry) || errors.Is(err, asynq.RevokeTask)
 	if archived {
 		if lock := at.Headers()[rdb.HeaderUniqueLock]; lock != "" {
@@ -66,6 +77,43 @@ func (s *Server) handleError(ctx context.Context, at *asynq.Task, err error) {
 			slog.Int("attempt", retried+1), slog.Bool("archived", archived), slog.String("error", err.Error()))
 	}
 }
+
+// archiveCancelled archives task id of queue once asynq has moved it
+// off the active list after an operator's cancel, and frees its unique
+// key. It gives up after cancelArchiveWait (the task then runs again when
+// its retry comes due, as asynq would have it).
+func (s *Server) archiveCancelled(queue, id, lock string) {
+	insp := asynq.NewInspectorFromRedisClient(s.rdb)
+	deadline := time.Now().Add(cancelArchiveWait)
+	for time.Now().Before(deadline) {
+		info, err := insp.GetTaskInfo(queue, id)
+		if err != nil {
+			return // gone (deleted, or completed without retention)
+		}
+		switch info.State {
+		case asynq.TaskStateRetry, asynq.TaskStatePending, asynq.TaskStateScheduled:
+			if err := insp.ArchiveTask(queue, id); err != nil {
+				if now, e := insp.GetTaskInfo(queue, id); e == nil && now.State == asynq.TaskStateArchived {
+					return // the canceller archived it (package control does)
+				}
+				s.log.Warn("could not archive a cancelled task; it will run again", slog.String("id", id), slog.String("error", err.Error()))
+				return
+			}
+			if lock != "" {
+				s.releaseUnique(lock, id)
+			}
+			s.log.Info("cancelled task archived", slog.String("id", id), slog.String("queue", s.logicalQueue(queue)))
+			return
+		case asynq.TaskStateArchived, asynq.TaskStateCompleted:
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.log.Warn("a cancelled task did not leave the active list in time; it will run again", slog.String("id", id))
+}
+
+// cancelArchiveWait bounds archiveCancelled.
+const cancelArchiveWait = 10 * time.Second
 
 func (s *Server) releaseUnique(lock, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -53,6 +53,9 @@ type Server struct {
 	// runs maps the ID of each task running here to the channel its
 	// runContext learns from why asynq cancelled it (handleError).
 	runs sync.Map
+	// bg counts background work Shutdown waits for (archiving cancelled
+	// tasks).
+	bg sync.WaitGroup
 
 	mu       sync.Mutex
 	state    state
@@ -175,6 +178,7 @@ func (s *Server) Shutdown() {
 	} else {
 		s.srv.Shutdown()
 	}
+	s.bg.Wait()
 
 	s.mu.Lock()
 	s.state = stateStopped
