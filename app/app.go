@@ -278,6 +278,10 @@ func (a *App) apiEnqueuer() api.Enqueuer {
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return api.Enqueued{}, &tasks.FieldError{Field: "artist_did", Reason: "no artist with this DID in the store"}
+		case errors.Is(err, export.ErrIDTaken):
+			return api.Enqueued{}, &tasks.FieldError{Field: "export_id", Reason: "already names an export that failed or was cancelled, or another artist's: use a new export_id"}
+		case errors.Is(err, job.ErrStruck):
+			return api.Enqueued{}, err // 423 with the strike's reason
 		case errors.Is(err, export.ErrEnqueue):
 			return api.Enqueued{}, fmt.Errorf("%w: %w", api.ErrUnavailable, err)
 		case err != nil:

@@ -149,3 +149,44 @@ func TestServeGenericExportEnqueueRecordsTheJob(t *testing.T) {
 		t.Errorf("unknown artist = %d %s, want 400 naming artist_did", code, body)
 	}
 }
+
+// Found by the newcomer run: the README's export command run twice (the
+// SQLite store outlives serve) answered 500 with a raw UNIQUE-constraint
+// error, and a struck export answered 503 "queue unavailable".
+func TestServeExportIDReuseAndStrikes(t *testing.T) {
+	a, base := serveAppWith(t, nil)
+	did := "did:plc:exportartist0000000000000"
+	if err := a.store.UpsertArtist(t.Context(), store.Artist{DID: did, Handle: "exporter.test"}); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := do(t, "POST", base+"/v1/queues/bulk/pause", ""); code != 200 {
+		t.Fatalf("pause: %d %s", code, body)
+	}
+	req := `{"export_id":"dev-demo","artist_did":"` + did + `"}`
+	if code, body := do(t, "POST", base+"/v1/tasks/export:media", req); code != http.StatusAccepted {
+		t.Fatalf("first = %d %s", code, body)
+	}
+	// The same request again: the same export, as a duplicate.
+	if code, body := do(t, "POST", base+"/v1/tasks/export:media", req); code != http.StatusConflict || !strings.Contains(body, `"id":"dev-demo"`) {
+		t.Errorf("same request again = %d %s, want 409 naming dev-demo", code, body)
+	}
+	// Cancelled, its ID is spent: a clear 400 naming export_id.
+	if code, body := do(t, "DELETE", base+"/v1/exports/dev-demo", ""); code != 200 {
+		t.Fatalf("cancel = %d %s", code, body)
+	}
+	if code, body := do(t, "POST", base+"/v1/tasks/export:media", req); code != http.StatusBadRequest || !strings.Contains(body, `"field":"export_id"`) {
+		t.Errorf("reusing a cancelled export's ID = %d %s, want 400 naming export_id", code, body)
+	}
+
+	if code, body := do(t, "POST", base+"/v1/strikes", `{"type":"export:media","arg":"artist_did=`+did+`","reason":"abuse report"}`); code != 200 && code != 201 {
+		t.Fatalf("strike: %d %s", code, body)
+	}
+	for _, r := range []struct{ path, body string }{
+		{"/v1/tasks/export:media", `{"export_id":"after-strike","artist_did":"` + did + `"}`},
+		{"/v1/exports", `{"artist_did":"` + did + `"}`},
+	} {
+		if code, body := do(t, "POST", base+r.path, r.body); code != http.StatusLocked || !strings.Contains(body, "abuse report") {
+			t.Errorf("POST %s while struck = %d %s, want 423 with the reason", r.path, code, body)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/plyr-fm/plyrtasks/job"
 	"github.com/plyr-fm/plyrtasks/store"
 	"github.com/plyr-fm/plyrtasks/tasks"
 )
@@ -89,8 +90,12 @@ func writeError(w http.ResponseWriter, err error) {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: err.Error()})
 	case errors.Is(err, ErrNotActive):
 		writeJSON(w, http.StatusConflict, errorBody{Error: err.Error()})
+	case errors.Is(err, job.ErrStruck):
+		// An operator struck exports (of this artist): a refusal, as the
+		// task API answers it.
+		writeJSON(w, http.StatusLocked, errorBody{Error: err.Error(), Field: "artist_did"})
 	case errors.Is(err, ErrEnqueue):
-		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: err.Error()})
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "task queue unavailable; try again later"})
 	default:
 		writeJSON(w, http.StatusInternalServerError, errorBody{Error: "internal error"})
 	}
@@ -127,7 +132,11 @@ func (s *Service) handleRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	j, created, err := s.Request(r.Context(), body.ArtistDID)
 	if err != nil {
-		if !errors.Is(err, ErrEnqueue) && !errors.As(err, new(*tasks.FieldError)) && !errors.Is(err, store.ErrNotFound) {
+		switch {
+		case errors.Is(err, job.ErrStruck), errors.As(err, new(*tasks.FieldError)), errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, ErrEnqueue):
+			s.log.WarnContext(r.Context(), "export request: enqueue failed", "err", err)
+		default:
 			s.log.ErrorContext(r.Context(), "export request failed", "err", err)
 		}
 		writeError(w, err)

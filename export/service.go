@@ -51,6 +51,10 @@ var (
 	ErrCancelled = errors.New("export cancelled")
 	// ErrEnqueue wraps a failed enqueue; the job is marked failed.
 	ErrEnqueue = errors.New("enqueue export task")
+	// ErrIDTaken: a request's export ID already names another artist's
+	// export, another kind of job, or an export that failed or was
+	// cancelled.
+	ErrIDTaken = errors.New("export ID already in use")
 )
 
 // Enqueuer puts an export:media task on the queue and returns its task ID.
@@ -176,6 +180,21 @@ func (s *Service) RequestID(ctx context.Context, id, artistDID string) (job stor
 	args := tasks.MediaExportArgs{ExportID: id, ArtistDID: artistDID}
 	if err := args.Validate(); err != nil {
 		return store.Job{}, false, err
+	}
+	// An export ID names one export for good: asking again with it (a
+	// client retrying its request) returns that export while it is queued,
+	// running or done. Under another artist, another kind of job, or an
+	// export that failed or was cancelled, the ID is taken: ask with a new
+	// one.
+	if j, err := s.o.Store.GetJob(ctx, id); err == nil {
+		if j.Type == Kind && j.OwnerDID == artistDID {
+			if j = s.reconcile(ctx, j); j.Status.Active() || j.Status == store.JobDone {
+				return j, false, nil
+			}
+		}
+		return store.Job{}, false, fmt.Errorf("export %s (%s): %w", id, j.Status, ErrIDTaken)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return store.Job{}, false, fmt.Errorf("export %s: %w", id, err)
 	}
 	if _, err := s.o.Store.GetArtist(ctx, artistDID); err != nil {
 		return store.Job{}, false, fmt.Errorf("export: artist %s: %w", artistDID, err)

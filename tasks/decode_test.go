@@ -39,6 +39,10 @@ func TestDecodeRefusals(t *testing.T) {
 		// gave a FieldError with an empty Field.
 		{"empty key, truncated", "teal:scrobble", "{\"\":0 ", "(body)", "incomplete JSON"},
 		{"empty key, complete", "copyright:scan", `{"":1}`, `""`, "unknown field"},
+		// The newcomer run: export_id becomes the task ID and a storage path
+		// segment; "../x" was accepted, then failed at run time and retried.
+		{"export_id with a path", "export:media", `{"export_id":"../x","artist_did":"did:plc:a"}`, "export_id", "only letters, digits, - and _"},
+		{"export_id with spaces", "export:media", `{"export_id":"a/b c?d","artist_did":"did:plc:a"}`, "export_id", "only letters, digits, - and _"},
 		{"quoted key", "copyright:scan", `{"a\"b":1}`, `a"b`, "unknown field"},
 		// FuzzDecode/5f6e1c078d9a3a85: \f is no JSON whitespace; "\v"
 		// alone was taken for an empty payload.

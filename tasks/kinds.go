@@ -80,6 +80,7 @@ func (a MediaExportArgs) Validate() error {
 	var c check
 	c.required("export_id", a.ExportID)
 	c.maxLen("export_id", a.ExportID, 128)
+	c.slug("export_id", a.ExportID)
 	c.did("artist_did", a.ArtistDID)
 	return c.err()
 }

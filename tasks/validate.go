@@ -27,6 +27,18 @@ func (c *check) positive(field string, v int64) {
 	}
 }
 
+// slug: an identifier that is also a task ID and a storage path segment
+// (an export's): letters, digits, - and _ only, so never "..", "/" or a
+// character a URL or an object key must escape.
+func (c *check) slug(field, v string) {
+	for _, r := range v {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			c.add(field, "may contain only letters, digits, - and _")
+			return
+		}
+	}
+}
+
 func (c *check) maxLen(field, v string, n int) {
 	if utf8.RuneCountInString(v) > n {
 		c.add(field, fmt.Sprintf("must be at most %d characters", n))
