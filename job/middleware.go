@@ -18,11 +18,15 @@ const (
 	OutcomeArchived  = "archived"  // it failed for good and is archived with the error
 	OutcomeFailed    = "failed"    // an in-process run failed for good (nothing to archive)
 	OutcomeStruck    = "struck"    // a strike blocked it (ErrStruck)
-	OutcomeCancelled = "cancelled" // its context was cancelled (shutdown, cancel request)
+	OutcomeCancelled = "cancelled" // an operator cancelled it (ErrCancelled)
+	// OutcomeInterrupted: its context was cancelled for another reason
+	// (the worker stopping): it runs again.
+	OutcomeInterrupted = "interrupted"
 )
 
 // Outcome classifies the end of one run of t that returned err: OutcomeOK
-// (OutcomeInline for an in-process run), OutcomeStruck, OutcomeCancelled,
+// (OutcomeInline for an in-process run), OutcomeStruck, OutcomeCancelled
+// (an operator's cancel), OutcomeInterrupted (any other cancel),
 // OutcomeArchived (OutcomeFailed in-process) when no retry is left or the
 // error is Permanent, else OutcomeRetry.
 func Outcome(ctx context.Context, t *Task, err error) string {
@@ -35,7 +39,10 @@ func Outcome(ctx context.Context, t *Task, err error) string {
 	case errors.Is(err, ErrStruck):
 		return OutcomeStruck
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
-		return OutcomeCancelled
+		if errors.Is(context.Cause(ctx), ErrCancelled) {
+			return OutcomeCancelled
+		}
+		return OutcomeInterrupted
 	case IsPermanent(err) || t.LastAttempt():
 		if t.Inline {
 			return OutcomeFailed
@@ -172,7 +179,7 @@ func outcomeLevel(outcome string) slog.Level {
 	switch outcome {
 	case OutcomeOK, OutcomeInline, OutcomeStruck:
 		return slog.LevelInfo
-	case OutcomeRetry, OutcomeCancelled:
+	case OutcomeRetry, OutcomeCancelled, OutcomeInterrupted:
 		return slog.LevelWarn
 	default:
 		return slog.LevelError
@@ -194,7 +201,9 @@ func outcomeMessage(outcome string) string {
 	case OutcomeStruck:
 		return "task skipped: struck"
 	case OutcomeCancelled:
-		return "task cancelled"
+		return "task cancelled by an operator"
+	case OutcomeInterrupted:
+		return "task interrupted, will run again"
 	}
 	return "task finished"
 }

@@ -20,6 +20,8 @@ import (
 func TestOutcome(t *testing.T) {
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
+	operatorCancelled, cancelOp := context.WithCancelCause(context.Background())
+	cancelOp(job.ErrCancelled)
 	live := context.Background()
 	first := &job.Task{Attempt: 0, MaxRetry: 3}
 	last := &job.Task{Attempt: 3, MaxRetry: 3}
@@ -39,7 +41,9 @@ func TestOutcome(t *testing.T) {
 		{"transient on last attempt", live, last, boom, job.OutcomeArchived},
 		{"permanent", live, first, job.Permanent(boom), job.OutcomeArchived},
 		{"struck", live, first, job.Permanent(fmt.Errorf("artist blocked: %w", job.ErrStruck)), job.OutcomeStruck},
-		{"cancelled", cancelled, first, fmt.Errorf("fetch: %w", context.Canceled), job.OutcomeCancelled},
+		{"cancelled by an operator", operatorCancelled, first, fmt.Errorf("fetch: %w", context.Canceled), job.OutcomeCancelled},
+		// The newcomer run: a SIGTERM read "task cancelled" in the log.
+		{"interrupted (shutdown)", cancelled, first, fmt.Errorf("fetch: %w", context.Canceled), job.OutcomeInterrupted},
 		{"canceled error with a live context is a failure", live, first, context.Canceled, job.OutcomeRetry},
 		{"deadline is a failure", cancelled, first, context.DeadlineExceeded, job.OutcomeRetry},
 		{"inline transient", live, inline, boom, job.OutcomeRetry},

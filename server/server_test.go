@@ -228,8 +228,9 @@ func TestShutdownRequeuesWithoutUsingARetry(t *testing.T) {
 	if err := first.Ready(ctx); !errors.Is(err, server.ErrNotRunning) {
 		t.Errorf("Ready after Shutdown = %v", err)
 	}
-	// The interrupted run is logged as cancelled, not as a failure.
-	waitFor(t, 2*time.Second, "the cancelled line", func() bool { return strings.Contains(logs.String(), `"outcome":"cancelled"`) })
+	// The interrupted run is logged as interrupted, not as a failure, nor
+	// as an operator's cancel.
+	waitFor(t, 2*time.Second, "the interrupted line", func() bool { return strings.Contains(logs.String(), `"outcome":"interrupted"`) })
 	if strings.Contains(logs.String(), `"outcome":"retry"`) {
 		t.Errorf("the interrupted run was logged as a retry:\n%s", logs.String())
 	}

@@ -92,7 +92,7 @@ func Middleware(tp trace.TracerProvider) job.Middleware {
 			if err != nil {
 				span.RecordError(err)
 				switch outcome {
-				case job.OutcomeStruck, job.OutcomeCancelled:
+				case job.OutcomeStruck, job.OutcomeCancelled, job.OutcomeInterrupted:
 				default:
 					span.SetAttributes(semconv.ErrorTypeKey.String(errorType(err)))
 					span.SetStatus(codes.Error, err.Error())

@@ -18,8 +18,10 @@ import (
 // cancelled run, an in-process run, a timeout, and a task without trace
 // headers (a new root span).
 func TestMiddlewareOutcomes(t *testing.T) {
-	cancelled, cancel := context.WithCancel(context.Background())
-	cancel()
+	cancelled, cancel := context.WithCancelCause(context.Background())
+	cancel(job.ErrCancelled)
+	interrupted, stop := context.WithCancel(context.Background())
+	stop()
 	cases := []struct {
 		name      string
 		ctx       context.Context
@@ -31,6 +33,8 @@ func TestMiddlewareOutcomes(t *testing.T) {
 	}{
 		{"cancelled", cancelled, job.Task{Kind: "export:media", ID: "c1", Queue: "bulk", MaxRetry: 3},
 			fmt.Errorf("zip: %w", context.Canceled), job.OutcomeCancelled, codes.Unset, ""},
+		{"interrupted", interrupted, job.Task{Kind: "export:media", ID: "c2", Queue: "bulk", MaxRetry: 3},
+			fmt.Errorf("zip: %w", context.Canceled), job.OutcomeInterrupted, codes.Unset, ""},
 		{"inline ok", context.Background(), job.Task{Kind: "pds:like", ID: "i1", Queue: "critical", Inline: true},
 			nil, job.OutcomeInline, codes.Unset, ""},
 		{"inline failed", context.Background(), job.Task{Kind: "pds:like", ID: "i2", Queue: "critical", Inline: true, Attempt: 2, MaxRetry: 2},

@@ -129,13 +129,14 @@ func parseLogs(logs []byte, format string) (recs []record, bad []string) {
 // outcomeMessages are the messages of job's one line per task run
 // (job.Logging), by outcome.
 var outcomeMessages = map[string]string{
-	"ok":        "task completed",
-	"inline":    "task completed in-process",
-	"retry":     "task failed, will retry",
-	"archived":  "task archived",
-	"failed":    "task failed",
-	"struck":    "task skipped: struck",
-	"cancelled": "task cancelled",
+	"ok":          "task completed",
+	"inline":      "task completed in-process",
+	"retry":       "task failed, will retry",
+	"archived":    "task archived",
+	"failed":      "task failed",
+	"struck":      "task skipped: struck",
+	"cancelled":   "task cancelled by an operator",
+	"interrupted": "task interrupted, will run again",
 }
 
 // run is one task run as its outcome line tells it.
