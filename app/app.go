@@ -102,6 +102,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		return nil, err
 	}
 	a.insp = asynq.NewInspectorFromRedisClient(a.rdb)
+	// asynq lists a queue (in the dashboard too) only once a task was
+	// enqueued to it: register ours, so a fresh deployment shows all three.
+	if err := a.rdb.SAdd(ctx, asynqQueuesKey, anySlice(a.queueNames())...).Err(); err != nil {
+		logger.Warn("could not register the queues with asynq; they appear in the dashboard with their first task", "err", err)
+	}
 
 	a.store, err = store.Open(ctx, store.Options{
 		DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir,
@@ -235,6 +240,18 @@ func (a *App) openRedis(ctx context.Context) error {
 	return nil
 }
 
+// asynqQueuesKey is the set of queue names asynq's Inspector (and so
+// asynqmon) lists (asynq's internal base.AllQueues).
+const asynqQueuesKey = "asynq:queues"
+
+func anySlice(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
 // queueNames are this namespace's asynq queue names, sorted.
 func (a *App) queueNames() []string {
 	var out []string
@@ -354,7 +371,7 @@ func (a *App) Serve(ctx context.Context) error {
 		a.Close()
 		return err
 	}
-	return a.run(ctx, h)
+	return a.run(ctx, h, true)
 }
 
 // Worker runs the worker alone, with /healthz, /readyz and /metrics on
@@ -365,10 +382,12 @@ func (a *App) Worker(ctx context.Context) error {
 		a.Close()
 		return errors.New("plyrtasks worker needs REDIS_URL: with the embedded Redis nothing else can enqueue to this worker; run `plyrtasks serve` to try plyrtasks on one machine")
 	}
-	return a.run(ctx, a.opsMux())
+	return a.run(ctx, a.opsMux(), false)
 }
 
-func (a *App) run(ctx context.Context, h http.Handler) error {
+// run serves h and the worker until ctx ends; dashboard says whether h
+// includes the dashboard (serve) or only /healthz, /readyz and /metrics.
+func (a *App) run(ctx context.Context, h http.Handler, dashboard bool) error {
 	defer a.Close()
 	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
 	if err != nil {
@@ -396,8 +415,12 @@ func (a *App) run(ctx context.Context, h http.Handler) error {
 	}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- hs.Serve(ln) }()
-	a.log.Info("plyrtasks listening", "http", "http://"+ln.Addr().String(),
-		"dashboard", "http://"+ln.Addr().String()+monitor.DefaultRootPath+"/")
+	if dashboard {
+		a.log.Info("plyrtasks listening", "http", "http://"+ln.Addr().String(),
+			"dashboard", "http://"+ln.Addr().String()+monitor.DefaultRootPath+"/")
+	} else {
+		a.log.Info("plyrtasks worker listening (health and metrics only)", "http", "http://"+ln.Addr().String())
+	}
 	close(a.listened)
 
 	select {

@@ -190,3 +190,15 @@ func TestServeExportIDReuseAndStrikes(t *testing.T) {
 		}
 	}
 }
+
+// The newcomer run: on a fresh start the dashboard listed no queue (asynq
+// lists a queue only after its first task) while /v1/queues listed three.
+func TestServeDashboardListsEveryQueueFromTheStart(t *testing.T) {
+	base := serveApp(t, nil)
+	code, body := do(t, "GET", base+"/monitoring/api/queues", "")
+	for _, q := range []string{"plyr:critical", "plyr:default", "plyr:bulk"} {
+		if code != 200 || !strings.Contains(body, `"queue":"`+q+`"`) {
+			t.Errorf("GET /monitoring/api/queues = %d %.300s, want it to list %s", code, body, q)
+		}
+	}
+}
