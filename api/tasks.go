@@ -12,6 +12,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/plyr-fm/plyrtasks/internal/rdb"
 	"github.com/plyr-fm/plyrtasks/tasks"
 )
 
@@ -31,9 +32,11 @@ type TaskStatus struct {
 	// State is asynq's: pending, scheduled, active, retry, archived (failed
 	// for good), completed, aggregating.
 	State string `json:"state"`
-	// Attempts is how many failed attempts were retried so far (asynq's
-	// Retried).
-	Attempts  int    `json:"attempts"`
+	// Attempts is how many times the task has started running (1 while its
+	// first run is active, and after it completed or was archived on it).
+	Attempts int `json:"attempts"`
+	// Retried is how many failed runs were retried (asynq's count).
+	Retried   int    `json:"retried"`
 	MaxRetry  int    `json:"max_retry"`
 	LastError string `json:"last_error,omitempty"`
 	// Orphaned: active, but no worker holds its lease any more (it will be
@@ -154,7 +157,8 @@ func (t *Tasks) status(info *asynq.TaskInfo) *TaskStatus {
 		Type:      info.Type,
 		Queue:     DisplayQueue(t.namespace, info.Queue),
 		State:     info.State.String(),
-		Attempts:  info.Retried,
+		Attempts:  rdb.Attempts(info),
+		Retried:   info.Retried,
 		MaxRetry:  info.MaxRetry,
 		LastError: info.LastErr,
 		Orphaned:  info.IsOrphaned,

@@ -15,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/plyr-fm/plyrtasks/internal/rdb"
 	"github.com/plyr-fm/plyrtasks/strikes"
 	"github.com/plyr-fm/plyrtasks/tasks"
 )
@@ -128,8 +129,10 @@ type Task struct {
 	Queue string `json:"queue"`
 	// State is pending, active, scheduled, retry, archived or completed.
 	State string `json:"state"`
-	// Attempts is how many failed attempts were retried so far.
+	// Attempts is how many times the task has started running (see
+	// rdb.Attempts); Retried how many failed runs were retried.
 	Attempts  int    `json:"attempts"`
+	Retried   int    `json:"retried"`
 	MaxRetry  int    `json:"max_retry"`
 	LastError string `json:"last_error,omitempty"`
 	// Orphaned: active, but no worker holds its lease (it will be
@@ -156,7 +159,7 @@ func (c *Controller) logical(q string) string {
 func (c *Controller) task(info *asynq.TaskInfo) Task {
 	t := Task{
 		ID: info.ID, Type: info.Type, Queue: c.logical(info.Queue), State: info.State.String(),
-		Attempts: info.Retried, MaxRetry: info.MaxRetry, LastError: info.LastErr, Orphaned: info.IsOrphaned,
+		Attempts: rdb.Attempts(info), Retried: info.Retried, MaxRetry: info.MaxRetry, LastError: info.LastErr, Orphaned: info.IsOrphaned,
 		LastFailedAt: timePtr(info.LastFailedAt), NextProcessAt: timePtr(info.NextProcessAt), CompletedAt: timePtr(info.CompletedAt),
 	}
 	if len(info.Payload) > 0 {

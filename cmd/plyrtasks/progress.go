@@ -24,7 +24,7 @@ func progressLine(st *api.TaskStatus) string {
 	case "retry":
 		return withError(fmt.Sprintf("retry: attempt %d of %d failed", st.Attempts, st.MaxRetry+1), st.LastError)
 	case "archived":
-		return withError(fmt.Sprintf("archived after %d attempt(s)", st.Attempts+1), st.LastError)
+		return withError(fmt.Sprintf("archived after %d attempt(s)", st.Attempts), st.LastError)
 	case "failed":
 		return withError("failed", st.LastError)
 	case "active", "completed":

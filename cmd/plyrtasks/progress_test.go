@@ -23,7 +23,7 @@ func TestProgressLine(t *testing.T) {
 			"[#########.....................]   31%  archiving  4 of 13 tracks, 52.0 MB"},
 		{"over 100 clamps", api.TaskStatus{State: "active", Progress: json.RawMessage(`{"percent":140}`)}, "[##############################]  100%"},
 		{"retry", api.TaskStatus{State: "retry", Attempts: 2, MaxRetry: 8, LastError: "pds said no"}, "retry: attempt 2 of 9 failed: pds said no"},
-		{"archived", api.TaskStatus{State: "archived", Attempts: 0, MaxRetry: 8, LastError: "invalid payload"}, "archived after 1 attempt(s): invalid payload"},
+		{"archived", api.TaskStatus{State: "archived", Attempts: 1, Retried: 0, MaxRetry: 8, LastError: "invalid payload"}, "archived after 1 attempt(s): invalid payload"},
 		{"inline failure", api.TaskStatus{State: "failed", LastError: "boom"}, "failed: boom"},
 	}
 	for _, tt := range tests {
