@@ -36,6 +36,9 @@ func main() {
 			os.Exit(ee.code)
 		}
 		fmt.Fprintln(os.Stderr, "plyrtasks:", err)
+		if hint := errorHint(err); hint != "" {
+			fmt.Fprintln(os.Stderr, "plyrtasks:", hint)
+		}
 		os.Exit(1)
 	}
 }
@@ -101,4 +104,13 @@ func newVersionCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// errorHint says what to do about an error whose cause a newcomer may not
+// guess: nothing listening where the CLI looked for the HTTP API.
+func errorHint(err error) string {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return "nothing answers there: is 'plyrtasks serve' running? Point the CLI elsewhere with --api URL (or PLYRTASKS_API_URL), or at Redis with REDIS_URL"
+	}
+	return ""
 }

@@ -67,6 +67,11 @@ them.`,
 				return err
 			}
 			defer st.Close()
+			// Check before logging in: a session made on the PDS and then
+			// not stored would be left dangling there.
+			if len(cfg.SessionEncryptionKey) == 0 {
+				return errors.New("SESSION_ENCRYPTION_KEY is not set: sessions are stored encrypted, so set it first (openssl rand -base64 32)")
+			}
 			c, err := pds.New(pds.Options{Store: st, Timeout: cfg.ATProto.PDSTimeout})
 			if err != nil {
 				return err

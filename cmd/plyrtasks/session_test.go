@@ -108,3 +108,16 @@ func TestSessionAddWrongPassword(t *testing.T) {
 		t.Fatalf("err = %v, want the PDS's refusal without the password", err)
 	}
 }
+
+// The newcomer run: without SESSION_ENCRYPTION_KEY, session add logged in
+// to the PDS first and only then failed to store, leaving a session made
+// on the PDS behind. It must refuse before it dials (127.0.0.1:1 would
+// answer "connection refused").
+func TestSessionAddNeedsTheKeyBeforeLoggingIn(t *testing.T) {
+	sessionEnv(t)
+	t.Setenv("SESSION_ENCRYPTION_KEY", "")
+	_, _, err := runSession(t, "pw\n", "add", "--pds", "http://127.0.0.1:1", "--identifier", "a.test", "--password-stdin")
+	if err == nil || !strings.Contains(err.Error(), "SESSION_ENCRYPTION_KEY") || strings.Contains(err.Error(), "refused") {
+		t.Fatalf("err = %v, want a refusal naming SESSION_ENCRYPTION_KEY before any dial", err)
+	}
+}
