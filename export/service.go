@@ -263,7 +263,10 @@ func (s *Service) reconcile(ctx context.Context, j store.Job) store.Job {
 	st := store.JobCancelled
 	msg := "cancelled: its task was deleted from the queue before it ran"
 	reason := "cancelled"
-	row, err := s.o.Store.UpdateJob(ctx, j.ID, store.JobUpdate{Status: &st, Message: &msg, Error: &reason})
+	// The progress shown (GET /v1/exports/{id}) says so too, not "waiting
+	// for a worker".
+	data := jobData{Progress: Progress{Phase: PhaseQueued, Message: msg}}.encode()
+	row, err := s.o.Store.UpdateJob(ctx, j.ID, store.JobUpdate{Status: &st, Message: &msg, Error: &reason, Result: data})
 	if err != nil {
 		s.log.WarnContext(ctx, "could not mark an export with no task cancelled", "export_id", j.ID, "err", err)
 		return j

@@ -3,6 +3,7 @@ package export_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,6 +80,13 @@ func TestPendingExportWhoseTaskIsGoneIsCancelled(t *testing.T) {
 			got, err := svc.Get(ctx, first.ID)
 			if err != nil || got.Status != tt.want {
 				t.Fatalf("Get = %s (%q), %v; want %s", got.Status, got.Message, err, tt.want)
+			}
+			if tt.want == store.JobCancelled {
+				// The newcomer run: the progress still said "waiting for
+				// a worker" next to status cancelled.
+				if p := got.Progress; !strings.Contains(p.Message, "cancelled") {
+					t.Errorf("progress message = %q, want it to say cancelled", p.Message)
+				}
 			}
 			list, err := svc.List(ctx, artistDID, 10)
 			if err != nil || len(list) != 1 || list[0].Status != tt.want {
