@@ -24,6 +24,7 @@ import (
 	"github.com/plyr-fm/plyrtasks/internal/proctest"
 	"github.com/plyr-fm/plyrtasks/internal/redistest"
 	"github.com/plyr-fm/plyrtasks/moderation/moderationtest"
+	"github.com/plyr-fm/plyrtasks/redisconn"
 	"github.com/plyr-fm/plyrtasks/storage"
 	"github.com/plyr-fm/plyrtasks/store"
 	"github.com/plyr-fm/plyrtasks/store/storetest"
@@ -50,9 +51,12 @@ var quiet = slog.New(slog.DiscardHandler)
 // SQLite store in a data directory the test and the worker processes share,
 // and, when asked for, the external services behind hold proxies.
 type world struct {
-	ns      string
-	redis   *redistest.Server
-	rdb     *redis.Client
+	ns    string
+	redis *redistest.Server
+	rdb   *redis.Client
+	// uc is the test's client of the world's Redis, whatever its kind
+	// (rdb is nil on a cluster).
+	uc      redis.UniversalClient
 	dataDir string
 	st      store.Store
 	insp    *asynq.Inspector
@@ -77,18 +81,36 @@ type worldOptions struct {
 	// Redis, when set, replaces the world's own redis-server (the Redis
 	// restart scenario passes one it can stop and start).
 	Redis *redistest.Server
+	// RedisURL, when set, points the world at a Redis deployment the test
+	// started itself (a Sentinel group, a cluster): no redis-server of its
+	// own (w.redis is nil); the processes get REDIS_URL and the test talks
+	// to it through redisconn's client for the same URL (w.rdb is nil on a
+	// cluster: use w.uc).
+	RedisURL string
 }
 
 func newWorld(t *testing.T, o worldOptions) *world {
 	t.Helper()
 	w := &world{ns: "f" + randomHex(4), dataDir: t.TempDir()}
-	w.redis = o.Redis
-	if w.redis == nil {
-		w.redis = redistest.Start(t, redistest.Options{AOF: true})
+	redisURL := o.RedisURL
+	if redisURL != "" {
+		spec, err := redisconn.Parse(redisURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.uc = spec.Client()
+		w.rdb, _ = w.uc.(*redis.Client)
+	} else {
+		w.redis = o.Redis
+		if w.redis == nil {
+			w.redis = redistest.Start(t, redistest.Options{AOF: true})
+		}
+		redisURL = fmt.Sprintf("redis://%s/0", w.redis.Addr)
+		w.rdb = redis.NewClient(&redis.Options{Addr: w.redis.Addr})
+		w.uc = w.rdb
 	}
-	w.rdb = redis.NewClient(&redis.Options{Addr: w.redis.Addr})
-	t.Cleanup(func() { _ = w.rdb.Close() })
-	w.insp = asynq.NewInspectorFromRedisClient(w.rdb)
+	t.Cleanup(func() { _ = w.uc.Close() })
+	w.insp = asynq.NewInspectorFromRedisClient(w.uc)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -103,11 +125,11 @@ func newWorld(t *testing.T, o worldOptions) *world {
 		t.Fatal(err)
 	}
 	w.st = st
-	w.prod = client.New(w.rdb, client.Options{Namespace: w.ns, Fallback: client.FallbackError, Logger: quiet})
+	w.prod = client.New(w.uc, client.Options{Namespace: w.ns, Fallback: client.FallbackError, Logger: quiet})
 	t.Cleanup(func() { _ = w.prod.Close(context.Background()) })
 
 	w.env = proctest.Env{
-		"REDIS_URL":                   fmt.Sprintf("redis://%s/0", w.redis.Addr),
+		"REDIS_URL":                   redisURL,
 		"TASKS_NAMESPACE":             w.ns,
 		"DATA_DIR":                    w.dataDir,
 		"LOG_FORMAT":                  "json",

@@ -64,6 +64,11 @@ func TestAcquireUniqueByHolderState(t *testing.T) {
 		{name: "retry", lockValue: "c:old", hash: map[string]any{"msg": "m", "state": "retry"}, state: "retry"},
 		{name: "active", lockValue: "c:old", hash: map[string]any{"msg": "m", "state": "active"}, state: "active"},
 		{name: "reservation in flight", lockValue: "r:old", state: "pending"},
+		// An enqueue under the same task ID failed after reserving (and
+		// could not release): its retry takes the reservation over instead
+		// of being told it duplicates a task that does not exist.
+		{name: "own reservation of a failed enqueue", lockValue: "r:{id}", acquired: true, state: "missing"},
+		{name: "own task already queued", lockValue: "c:{id}", hash: map[string]any{"msg": "m", "state": "pending"}, state: "pending"},
 		{name: "archived", lockValue: "c:old", hash: map[string]any{"msg": "m", "state": "archived"}, acquired: true, state: "archived"},
 		{name: "completed", lockValue: "c:old", hash: map[string]any{"msg": "m", "state": "completed"}, acquired: true, state: "completed"},
 		{name: "deleted", lockValue: "c:old", acquired: true, state: "missing"},
@@ -71,14 +76,19 @@ func TestAcquireUniqueByHolderState(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			lock := rdb.UniqueLockKey(q, "k", tt.name)
-			if tt.lockValue != "" {
-				c.Set(ctx, lock, tt.lockValue, time.Minute)
+			id := "new" + string(rune('a'+i))
+			holder := "old" // the task holding the lock before
+			if strings.Contains(tt.lockValue, "{id}") {
+				holder = id
+			}
+			lockValue := strings.ReplaceAll(tt.lockValue, "{id}", id)
+			if lockValue != "" {
+				c.Set(ctx, lock, lockValue, time.Minute)
 			}
 			if tt.hash != nil {
-				c.HSet(ctx, rdb.TaskKey(q, "old"), tt.hash)
-				defer c.Del(ctx, rdb.TaskKey(q, "old"))
+				c.HSet(ctx, rdb.TaskKey(q, holder), tt.hash)
+				defer c.Del(ctx, rdb.TaskKey(q, holder))
 			}
-			id := "new" + string(rune('a'+i))
 			a, err := rdb.AcquireUnique(ctx, c, lock, q, id, 10*time.Second)
 			if err != nil {
 				t.Fatal(err)
@@ -94,17 +104,17 @@ func TestAcquireUniqueByHolderState(t *testing.T) {
 				if v != "r:"+id {
 					t.Errorf("lock = %q, want reservation r:%s", v, id)
 				}
-				if tt.lockValue != "" && a.Holder != "old" {
-					t.Errorf("previous holder = %q, want old", a.Holder)
+				if tt.lockValue != "" && a.Holder != holder {
+					t.Errorf("previous holder = %q, want %s", a.Holder, holder)
 				}
 				if ttl := c.PTTL(ctx, lock).Val(); ttl <= 0 || ttl > 10*time.Second {
 					t.Errorf("reservation TTL = %s, want (0, 10s]", ttl)
 				}
 			} else {
-				if a.Holder != "old" {
-					t.Errorf("Holder = %q, want old", a.Holder)
+				if a.Holder != holder {
+					t.Errorf("Holder = %q, want %s", a.Holder, holder)
 				}
-				if v != tt.lockValue {
+				if v != lockValue {
 					t.Errorf("lock changed to %q", v)
 				}
 			}

@@ -36,7 +36,9 @@ func UniqueLockKey(queue, kind, uniqueKey string) string {
 // A holder is alive while its task hash is pending, scheduled, retry,
 // active or aggregating, and while a reservation has no task hash yet (its
 // enqueue is in flight). A holder that completed, was archived or deleted,
-// or whose confirmed task hash is gone, is taken over.
+// or whose confirmed task hash is gone, is taken over; so is a reservation
+// of the new task's own ID without a task hash: an enqueue under that ID
+// failed and is being retried.
 //
 // Returns {1, previous holder, its state} when acquired,
 // {0, holder, state} when the holder is alive.
@@ -50,7 +52,7 @@ if v then
 	if s == "pending" or s == "scheduled" or s == "retry" or s == "active" or s == "aggregating" then
 		return {0, holder, s}
 	end
-	if not s and string.sub(v, 1, 2) == "r:" then
+	if not s and string.sub(v, 1, 2) == "r:" and holder ~= ARGV[1] then
 		return {0, holder, "pending"}
 	end
 	if s then
