@@ -66,10 +66,11 @@ func New(o Options) (_ *API, err error) {
 	}
 	a.mux.HandleFunc("POST /v1/tasks/{type}", a.enqueue)
 	a.mux.HandleFunc("GET /v1/tasks/{id}", a.get)
-	// A controller mounted through Routes (package control: it archives a
-	// stopped task) takes over the cancel.
+	// The cancel is the task controls' (package control: it deletes a
+	// waiting task, stops and archives a running one), mounted through
+	// Routes; without them it is unavailable.
 	if o.Routes[deleteRoute] == nil {
-		a.mux.HandleFunc(deleteRoute, a.cancel)
+		a.mux.HandleFunc(deleteRoute, noControls)
 	}
 	a.mux.HandleFunc("/v1/tasks/{id}", methodNotAllowed("GET, POST, DELETE"))
 	if o.Exports != nil {
@@ -231,17 +232,10 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-func (a *API) cancel(w http.ResponseWriter, r *http.Request) {
-	if a.o.Tasks == nil {
-		writeError(w, noQueue)
-		return
-	}
-	res, err := a.o.Tasks.Cancel(r.Context(), r.PathValue("id"))
-	if err != nil {
-		writeError(w, a.lookupError(err))
-		return
-	}
-	writeJSON(w, http.StatusOK, res)
+// noControls answers DELETE /v1/tasks/{id} when no task controls are
+// mounted (Options.Routes): cancelling is theirs.
+func noControls(w http.ResponseWriter, _ *http.Request) {
+	writeError(w, &Error{Status: http.StatusServiceUnavailable, Message: "task controls are not mounted in this process"})
 }
 
 const deleteRoute = "DELETE /v1/tasks/{id}"
@@ -252,8 +246,6 @@ func (a *API) lookupError(err error) *Error {
 	switch {
 	case errors.Is(err, ErrTaskNotFound):
 		return &Error{Status: http.StatusNotFound, Message: err.Error()}
-	case errors.Is(err, ErrTaskFinished):
-		return &Error{Status: http.StatusConflict, Message: err.Error()}
 	}
 	a.log.Error("api: task lookup failed", "err", err)
 	return &Error{Status: http.StatusServiceUnavailable, Message: "task queue unavailable: " + err.Error()}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/plyr-fm/plyrtasks/client"
+	"github.com/plyr-fm/plyrtasks/control"
 	"github.com/plyr-fm/plyrtasks/job"
 	"github.com/plyr-fm/plyrtasks/tasks"
 )
@@ -36,6 +38,10 @@ func newFixture(t *testing.T, o Options) *fixture {
 	}
 	if o.Tasks == nil {
 		o.Tasks = NewTasks(f.insp, "plyr")
+	}
+	if o.Routes == nil {
+		// As serve mounts them: the cancel is the task controls'.
+		o.Routes = control.New(rdb, control.Options{Namespace: "plyr", Logger: slog.New(slog.DiscardHandler)}).Routes()
 	}
 	a, err := New(o)
 	if err != nil {
@@ -381,7 +387,7 @@ func TestLifecycleWithWorker(t *testing.T) {
 		t.Error("no completed_at")
 	}
 	w, body := f.do(t, call{method: "DELETE", path: "/v1/tasks/" + exportID, token: testToken})
-	if w.Code != 409 || !strings.Contains(body["error"].(string), "finished") {
+	if w.Code != 409 || !strings.Contains(body["error"].(string), "already completed") {
 		t.Errorf("cancel completed: %d %s, want 409", w.Code, w.Body)
 	}
 
@@ -393,7 +399,7 @@ func TestLifecycleWithWorker(t *testing.T) {
 	<-started
 	waitState(scanID, "active")
 	w, body = f.do(t, call{method: "DELETE", path: "/v1/tasks/" + scanID, token: testToken})
-	if w.Code != 200 || body["state"] != "canceling" || body["previous_state"] != "active" {
+	if w.Code != 200 || body["state"] != "archived" || body["previous_state"] != "active" {
 		t.Fatalf("cancel active: %d %s", w.Code, w.Body)
 	}
 	select {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/plyr-fm/plyrtasks/control"
 	"github.com/plyr-fm/plyrtasks/internal/rdb"
 	"github.com/plyr-fm/plyrtasks/tasks"
 )
@@ -19,10 +20,6 @@ import (
 // ErrTaskNotFound is returned (wrapped) when no queue of the namespace
 // holds a task with the ID.
 var ErrTaskNotFound = errors.New("task not found")
-
-// ErrTaskFinished is returned (wrapped) when cancelling a task that already
-// completed or was archived.
-var ErrTaskFinished = errors.New("task already finished")
 
 // TaskStatus is what GET /v1/tasks/{id} answers.
 type TaskStatus struct {
@@ -86,9 +83,9 @@ func (s *TaskStatus) Percent() (float64, bool) {
 	return 0, false
 }
 
-// Tasks finds tasks by ID across the queues of one namespace and cancels
-// them, through asynq's Inspector. The HTTP API and the CLI's --direct mode
-// share it.
+// Tasks finds tasks by ID across the queues of one namespace, through
+// asynq's Inspector. The HTTP API and the CLI's --direct mode share it;
+// cancelling is the task controls' (package control).
 type Tasks struct {
 	insp      *asynq.Inspector
 	namespace string
@@ -176,47 +173,9 @@ func (t *Tasks) status(info *asynq.TaskInfo) *TaskStatus {
 	return s
 }
 
-// CancelResult is what DELETE /v1/tasks/{id} answers.
-type CancelResult struct {
-	ID            string `json:"id"`
-	Type          string `json:"type"`
-	Queue         string `json:"queue"`
-	PreviousState string `json:"previous_state"`
-	// State is "deleted" for a task that had not started (it will never
-	// run), or "canceling" for a running task: its worker was told to stop
-	// it (best effort; the handler's context is cancelled).
-	State string `json:"state"`
-}
-
-// Cancel stops the task: a pending, scheduled, retry or aggregating task is
-// deleted; an active one gets a cancel signal. A completed or archived task
-// is ErrTaskFinished.
-func (t *Tasks) Cancel(ctx context.Context, id string) (*CancelResult, error) {
-	info, err := t.find(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	r := &CancelResult{ID: info.ID, Type: info.Type, Queue: DisplayQueue(t.namespace, info.Queue), PreviousState: info.State.String()}
-	switch info.State {
-	case asynq.TaskStateActive:
-		if err := t.insp.CancelProcessing(info.ID); err != nil {
-			return nil, fmt.Errorf("cancel task %s: %w", id, err)
-		}
-		r.State = "canceling"
-	case asynq.TaskStateCompleted, asynq.TaskStateArchived:
-		return nil, fmt.Errorf("%w: %s is %s", ErrTaskFinished, id, info.State)
-	default:
-		if err := t.insp.DeleteTask(info.Queue, info.ID); err != nil {
-			if errors.Is(err, asynq.ErrTaskNotFound) {
-				// It moved on (started or finished) between find and delete.
-				return nil, fmt.Errorf("%w: %s changed state while cancelling; try again", ErrTaskNotFound, id)
-			}
-			return nil, fmt.Errorf("delete task %s: %w", id, err)
-		}
-		r.State = "deleted"
-	}
-	return r, nil
-}
+// CancelResult is what DELETE /v1/tasks/{id} answers: the task controls'
+// (package control, which serve mounts there).
+type CancelResult = control.CancelResult
 
 // DisplayQueue strips the namespace from a queue name: "plyr:default" →
 // "default".

@@ -167,7 +167,7 @@ func (d *directTarget) Cancel(ctx context.Context, id string) (*api.CancelResult
 	case err != nil:
 		return nil, err
 	}
-	return &api.CancelResult{ID: r.ID, Type: r.Type, Queue: r.Queue, PreviousState: r.PreviousState, State: r.State}, nil
+	return r, nil
 }
 
 func (d *directTarget) Close() error {
