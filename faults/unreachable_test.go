@@ -74,6 +74,8 @@ func TestRedisUnreachableAtEnqueue(t *testing.T) {
 			}
 
 			// The producer's log line names the kind, the reason and the cause.
+			// (It may reach the captured output just after the answer.)
+			srv.WaitLog(t, tt.logMsg, 5*time.Second)
 			recs := srv.FindLogs("msg", tt.logMsg, "kind", "copyright:scan", "reason", "enqueue_failed")
 			if len(recs) != 1 {
 				t.Fatalf("%d log lines %q for the enqueue, want 1", len(recs), tt.logMsg)
