@@ -400,11 +400,34 @@ func (c *Config) validate(skip map[string]bool) []error {
 		case interface{ Validate(dataDir string) error }:
 			err = v.Validate(c.DataDir)
 		}
-		if err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, dropFailed(err, skip)...)
 	}
 	return errs
+}
+
+// dropFailed splits a family's (joined) error and drops what it says of a
+// variable that did not even parse: "not an integer" is the news, a range
+// error about the zero value left behind is noise.
+func dropFailed(err error, skip map[string]bool) []error {
+	if err == nil {
+		return nil
+	}
+	all := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		all = j.Unwrap()
+	}
+	var out []error
+	for _, e := range all {
+		msg := e.Error()
+		name := msg
+		if i := strings.IndexAny(msg, "=: "); i >= 0 {
+			name = msg[:i]
+		}
+		if !skip[name] {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func intRange(name string, v, lo, hi int) error {

@@ -539,3 +539,16 @@ func TestFamiliesAreParsedAndValidated(t *testing.T) {
 		t.Fatalf("family variables not parsed: %+v", c.ATProto)
 	}
 }
+
+// The newcomer run: EXPORT_PART_SIZE=abc reported "not an integer" and then
+// "0B is outside the allowed range", a range error about the zero value
+// the failed parse left behind.
+func TestAFailedParseIsReportedOnce(t *testing.T) {
+	_, err := LoadEnv(map[string]string{"EXPORT_PART_SIZE": "abc"})
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	if got := strings.Split(err.Error(), "\n"); len(got) != 1 || !strings.Contains(got[0], `EXPORT_PART_SIZE="abc"`) {
+		t.Errorf("errors = %q, want only the parse error", got)
+	}
+}
