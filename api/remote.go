@@ -1,17 +1,13 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
-	"time"
 
+	"github.com/plyr-fm/plyrtasks/internal/jsonhttp"
 	"github.com/plyr-fm/plyrtasks/tasks"
 )
 
@@ -59,45 +55,16 @@ func (c *Remote) Cancel(ctx context.Context, id string) (*CancelResult, error) {
 }
 
 func (c *Remote) do(ctx context.Context, method, path string, body []byte, out any) error {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(c.BaseURL, "/")+path, rd)
-	if err != nil {
-		return fmt.Errorf("api request: %w", err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, c.BaseURL, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
-	}
-	if resp.StatusCode/100 != 2 {
+	hc := jsonhttp.Client{BaseURL: c.BaseURL, Token: c.Token, HTTP: c.HTTP}
+	return hc.Do(ctx, method, path, body, out, func(status int, answer []byte) error {
 		e := &Error{}
-		if json.Unmarshal(b, e) != nil || e.Message == "" {
-			e.Message = strings.TrimSpace(string(b))
+		if json.Unmarshal(answer, e) != nil {
+			e.Message = "" // not the API's JSON (a proxy's page): the raw answer is the message
 		}
-		e.Status = resp.StatusCode
+		e.Message = jsonhttp.Message(e.Message, answer)
+		e.Status = status
 		return e
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("%s %s: answer is not the expected JSON: %w", method, path, err)
-	}
-	return nil
+	})
 }
 
 // StatusCode returns the HTTP status of an *Error in err's chain, or 0.
