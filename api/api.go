@@ -246,6 +246,8 @@ func (a *API) lookupError(err error) *Error {
 	switch {
 	case errors.Is(err, ErrTaskNotFound):
 		return &Error{Status: http.StatusNotFound, Message: err.Error()}
+	case tasks.IsInvalid(err):
+		return badRequest(err) // a blank ID
 	}
 	a.log.Error("api: task lookup failed", "err", err)
 	return &Error{Status: http.StatusServiceUnavailable, Message: "task queue unavailable: " + err.Error()}

@@ -37,7 +37,7 @@ func newFixture(t *testing.T, o Options) *fixture {
 		o.Enqueuer = ClientEnqueuer(newClient(t, rdb, client.Options{}), "plyr")
 	}
 	if o.Tasks == nil {
-		o.Tasks = NewTasks(f.insp, "plyr")
+		o.Tasks = NewTasks(rdb, "plyr")
 	}
 	if o.Routes == nil {
 		// As serve mounts them: the cancel is the task controls'.
@@ -293,6 +293,12 @@ func TestGetAndCancel(t *testing.T) {
 		w, _ := f.do(t, call{method: "GET", path: "/v1/tasks/" + foreign, token: testToken})
 		if w.Code != 404 {
 			t.Fatalf("%d %s", w.Code, w.Body)
+		}
+	})
+	t.Run("get a blank ID", func(t *testing.T) {
+		w, body := f.do(t, call{method: "GET", path: "/v1/tasks/%20", token: testToken})
+		if w.Code != 400 || body["field"] != "id" {
+			t.Fatalf("%d %s, want 400 naming id", w.Code, w.Body)
 		}
 	})
 	t.Run("get unknown", func(t *testing.T) {

@@ -66,8 +66,7 @@ func FuzzEnqueue(f *testing.F) {
 	rdb := srv.Client(f, srv.DB(f))
 	c := client.New(rdb, client.Options{Namespace: "plyr", Fallback: client.FallbackError, Logger: logging.Discard()})
 	f.Cleanup(func() { _ = c.Close(context.Background()) })
-	insp := asynq.NewInspectorFromRedisClient(rdb)
-	a, err := New(Options{Enqueuer: ClientEnqueuer(c, "plyr"), Tasks: NewTasks(insp, "plyr"), Token: testToken})
+	a, err := New(Options{Enqueuer: ClientEnqueuer(c, "plyr"), Tasks: NewTasks(rdb, "plyr"), Token: testToken})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -126,7 +125,7 @@ func FuzzEnqueue(f *testing.F) {
 			}
 			return
 		}
-		checkStored(t, insp, kind, resp)
+		checkStored(t, asynq.NewInspectorFromRedisClient(rdb), kind, resp)
 		if rdb.DBSize(ctx).Val() > 5000 {
 			rdb.FlushDB(ctx) // bounded memory over a long fuzz run
 		}

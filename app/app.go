@@ -322,7 +322,7 @@ func (a *App) Handler() (http.Handler, error) {
 	mux := a.opsMux()
 	apiH, err := api.New(api.Options{
 		Enqueuer: a.apiEnqueuer(),
-		Tasks:    api.NewTasks(a.insp, a.cfg.Namespace),
+		Tasks:    api.NewTasks(a.rdb, a.cfg.Namespace),
 		Token:    a.cfg.APIToken,
 		Exports:  a.exports.HTTPHandler(),
 		// Task controls and strikes: list, retry, cancel (DELETE

@@ -21,7 +21,7 @@ func TestMountedOnTheAPI(t *testing.T) {
 	c := client.New(e.rc, client.Options{Namespace: ns, Logger: logging.Discard()})
 	a, err := api.New(api.Options{
 		Enqueuer: api.ClientEnqueuer(c, ns),
-		Tasks:    api.NewTasks(e.insp, ns),
+		Tasks:    api.NewTasks(e.rc, ns),
 		Token:    token,
 		Routes:   e.ctl.Routes(),
 	})

@@ -119,8 +119,8 @@ func New(rdb redis.UniversalClient, opts Options) *Controller {
 	}
 }
 
-// Task is one task as the controls show it. The JSON matches GET
-// /v1/tasks/{id} (api.TaskStatus), so either answer decodes into it.
+// Task is one task as the controls and GET /v1/tasks/{id} show it
+// (api.TaskStatus is this type).
 type Task struct {
 	ID string `json:"id"`
 	// Type is the task type ("export:media").
@@ -144,8 +144,13 @@ type Task struct {
 	// Payload is the task's arguments, secrets and comment text redacted
 	// (tasks.Redact).
 	Payload json.RawMessage `json:"payload,omitempty"`
-	// Result is what the handler stored, redacted the same way.
+	// Result is what the handler stored (JSON as is, anything else as a
+	// JSON string), redacted the same way. Long tasks rewrite it as they
+	// go, so it doubles as progress.
 	Result json.RawMessage `json:"result,omitempty"`
+	// Progress is the result's "progress" member when it has one, or the
+	// whole result when it carries a "percent" (the export's shape).
+	Progress json.RawMessage `json:"progress,omitempty"`
 }
 
 // logical strips the namespace from an asynq queue name.
@@ -167,6 +172,7 @@ func (c *Controller) task(info *asynq.TaskInfo) Task {
 	}
 	if len(info.Result) > 0 {
 		t.Result = redacted(info.Result)
+		t.Progress = progressOf(t.Result)
 	}
 	return t
 }

@@ -83,7 +83,7 @@ func FuzzHTTP(f *testing.F) {
 		Enqueuer: api.EnqueuerFunc(func(context.Context, string, []byte, tasks.Opts) (api.Enqueued, error) {
 			return api.Enqueued{}, errors.New("not used")
 		}),
-		Tasks:  api.NewTasks(asynq.NewInspectorFromRedisClient(rc), ns),
+		Tasks:  api.NewTasks(rc, ns),
 		Token:  "fuzz-token-0123456789",
 		Routes: ctl.Routes(),
 	})

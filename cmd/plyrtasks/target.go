@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/plyr-fm/plyrtasks/api"
@@ -115,7 +114,7 @@ func openTarget(f targetFlags) (target, error) {
 	return &directTarget{
 		rdb: rdb, c: c, ns: cfg.Namespace, desc: spec.String(),
 		enq:   api.ClientEnqueuer(c, cfg.Namespace),
-		tasks: api.NewTasks(asynq.NewInspectorFromRedisClient(rdb), cfg.Namespace),
+		tasks: api.NewTasks(rdb, cfg.Namespace),
 	}, nil
 }
 
