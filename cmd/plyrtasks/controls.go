@@ -18,7 +18,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/plyr-fm/plyrtasks/config"
 	"github.com/plyr-fm/plyrtasks/control"
 	"github.com/plyr-fm/plyrtasks/logging"
 	"github.com/plyr-fm/plyrtasks/strikes"
@@ -36,23 +35,15 @@ type controlsTarget struct {
 // targetHelp): a control.Remote over the HTTP API, or a control.Controller
 // on REDIS_URL.
 func openControls(f targetFlags) (*controlsTarget, error) {
-	cfg, err := config.Load()
-	if err != nil {
-		return nil, fmt.Errorf("configuration:\n%w", err)
-	}
-	ch, err := chooseTarget(f, cfg, os.Getenv)
+	r, err := resolveTarget(f)
 	if err != nil {
 		return nil, err
 	}
-	if !ch.direct {
-		tok := f.token
-		if tok == "" {
-			tok = cfg.APIToken
-		}
-		base := strings.TrimSuffix(ch.apiURL, "/")
+	cfg := r.cfg
+	if !r.direct {
 		return &controlsTarget{
-			Controls: &control.Remote{BaseURL: base, Token: tok, By: controlActor(), HTTP: &http.Client{Timeout: 30 * time.Second}},
-			desc:     "HTTP API at " + base,
+			Controls: &control.Remote{BaseURL: r.apiURL, Token: r.token, By: controlActor(), HTTP: &http.Client{Timeout: 30 * time.Second}},
+			desc:     "HTTP API at " + r.apiURL,
 			close:    func() error { return nil },
 		}, nil
 	}

@@ -83,22 +83,41 @@ func dialAddr(listen string) string {
 	return net.JoinHostPort(host, port)
 }
 
-// openTarget loads the configuration and opens the chosen target.
-func openTarget(f targetFlags) (target, error) {
+// resolved is where a CLI command's requests go (see targetHelp): the
+// HTTP API at apiURL with token, or Redis (direct) from cfg.
+type resolved struct {
+	cfg    *config.Config
+	direct bool
+	apiURL string // without a trailing slash
+	token  string
+}
+
+// resolveTarget loads the configuration and decides where the requests go.
+func resolveTarget(f targetFlags) (resolved, error) {
 	cfg, err := config.Load()
 	if err != nil {
-		return nil, fmt.Errorf("configuration:\n%w", err)
+		return resolved{}, fmt.Errorf("configuration:\n%w", err)
 	}
 	ch, err := chooseTarget(f, cfg, os.Getenv)
 	if err != nil {
+		return resolved{}, err
+	}
+	tok := f.token
+	if tok == "" {
+		tok = cfg.APIToken
+	}
+	return resolved{cfg: cfg, direct: ch.direct, apiURL: strings.TrimSuffix(ch.apiURL, "/"), token: tok}, nil
+}
+
+// openTarget loads the configuration and opens the chosen target.
+func openTarget(f targetFlags) (target, error) {
+	r, err := resolveTarget(f)
+	if err != nil {
 		return nil, err
 	}
-	if !ch.direct {
-		tok := f.token
-		if tok == "" {
-			tok = cfg.APIToken
-		}
-		return &remoteTarget{Remote: api.Remote{BaseURL: strings.TrimSuffix(ch.apiURL, "/"), Token: tok, HTTP: &http.Client{Timeout: 30 * time.Second}}}, nil
+	cfg := r.cfg
+	if !r.direct {
+		return &remoteTarget{Remote: api.Remote{BaseURL: r.apiURL, Token: r.token, HTTP: &http.Client{Timeout: 30 * time.Second}}}, nil
 	}
 	spec, err := cfg.RedisSpec()
 	if err != nil {
