@@ -361,6 +361,11 @@ func (c *Controller) archiveStopped(ctx context.Context, q, id string) (string, 
 		switch info.State {
 		case asynq.TaskStateRetry, asynq.TaskStatePending, asynq.TaskStateScheduled:
 			if err := c.insp.ArchiveTask(q, id); err != nil {
+				// The worker archives an operator-cancelled task too
+				// (package server): whoever is first, it is archived.
+				if now, e := c.insp.GetTaskInfo(q, id); e == nil && now.State == asynq.TaskStateArchived {
+					return "archived", nil
+				}
 				return "", fmt.Errorf("cancel task %s: archive: %w", id, err)
 			}
 			return "archived", nil

@@ -33,6 +33,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/plyr-fm/plyrtasks/job"
 	"github.com/plyr-fm/plyrtasks/storage"
 	"github.com/plyr-fm/plyrtasks/store"
 	"github.com/plyr-fm/plyrtasks/tasks"
@@ -48,7 +49,9 @@ var (
 	// ErrNotActive: Cancel of an export that already finished.
 	ErrNotActive = errors.New("export is not queued or running")
 	// ErrCancelled is why a cancelled export stopped.
-	ErrCancelled = errors.New("export cancelled")
+	// It wraps job.ErrCancelled: the run's outcome is cancelled, not a
+	// failure.
+	ErrCancelled = fmt.Errorf("export cancelled: %w", job.ErrCancelled)
 	// ErrEnqueue wraps a failed enqueue; the job is marked failed.
 	ErrEnqueue = errors.New("enqueue export task")
 	// ErrIDTaken: a request's export ID already names another artist's

@@ -38,10 +38,14 @@ func Outcome(ctx context.Context, t *Task, err error) string {
 		return OutcomeOK
 	case errors.Is(err, ErrStruck):
 		return OutcomeStruck
-	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
-		if errors.Is(context.Cause(ctx), ErrCancelled) {
-			return OutcomeCancelled
-		}
+	// A run whose context was cancelled ended because of that, whatever
+	// its handler made of the error (an HTTP client's "context canceled"
+	// wrapped as a transient failure, say); a handler that undid its work
+	// on an operator's cancel reports ErrCancelled itself.
+	case errors.Is(err, ErrCancelled),
+		ctx.Err() != nil && errors.Is(context.Cause(ctx), ErrCancelled):
+		return OutcomeCancelled
+	case errors.Is(ctx.Err(), context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
 		return OutcomeInterrupted
 	case IsPermanent(err) || t.LastAttempt():
 		if t.Inline {

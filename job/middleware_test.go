@@ -45,6 +45,12 @@ func TestOutcome(t *testing.T) {
 		// The newcomer run: a SIGTERM read "task cancelled" in the log.
 		{"interrupted (shutdown)", cancelled, first, fmt.Errorf("fetch: %w", context.Canceled), job.OutcomeInterrupted},
 		{"canceled error with a live context is a failure", live, first, context.Canceled, job.OutcomeRetry},
+		// The second newcomer run: a hanging PDS call cancelled by an
+		// operator came back as a plain transient error and was counted as
+		// a failure (tasks_failed_total, the README's alert).
+		{"cancelled by an operator, error not wrapping Canceled", operatorCancelled, first, errors.New("pds: request aborted"), job.OutcomeCancelled},
+		{"a handler's own ErrCancelled", live, first, job.Permanent(fmt.Errorf("export x: %w", job.ErrCancelled)), job.OutcomeCancelled},
+		{"interrupted, error not wrapping Canceled", cancelled, first, errors.New("pds: request aborted"), job.OutcomeInterrupted},
 		{"deadline is a failure", cancelled, first, context.DeadlineExceeded, job.OutcomeRetry},
 		{"inline transient", live, inline, boom, job.OutcomeRetry},
 		{"inline last attempt", live, inlineLast, boom, job.OutcomeFailed},
