@@ -89,3 +89,25 @@ func TestDirectMode(t *testing.T) {
 		t.Fatalf("enqueue --wait: %v\n%s", err, out)
 	}
 }
+
+// From the second newcomer run: straight to Redis, a struck type was
+// enqueued (the API answered 423), and an export's task got a random ID
+// instead of its export_id.
+func TestDirectModeHonoursStrikesAndExportIDs(t *testing.T) {
+	rs := redistest.Start(t, redistest.Options{})
+	t.Setenv("REDIS_URL", rs.URL(0))
+	t.Setenv("DATA_DIR", t.TempDir())
+	t.Setenv("HTTP_ADDR", "127.0.0.1:0")
+
+	if out, err := run(t, "strike", "teal:scrobble", "--reason", "teal outage"); err != nil {
+		t.Fatalf("strike: %v\n%s", err, out)
+	}
+	_, err := run(t, "enqueue", "teal:scrobble", `{"session_id":"s1","track_id":1,"track_title":"a","artist_name":"b"}`)
+	if err == nil || !strings.Contains(err.Error(), "teal outage") {
+		t.Errorf("enqueue of a struck type = %v, want a refusal naming the strike", err)
+	}
+	out, err := run(t, "enqueue", "export:media", `{"export_id":"cli-direct-1","artist_did":"did:plc:abc"}`)
+	if err != nil || !strings.HasPrefix(out, "enqueued export:media cli-direct-1 ") {
+		t.Errorf("enqueue export = %v, %q; want the export ID as the task ID", err, out)
+	}
+}

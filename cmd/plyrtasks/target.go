@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"github.com/plyr-fm/plyrtasks/config"
 	"github.com/plyr-fm/plyrtasks/control"
 	"github.com/plyr-fm/plyrtasks/logging"
+	"github.com/plyr-fm/plyrtasks/strikes"
 	"github.com/plyr-fm/plyrtasks/tasks"
 )
 
@@ -124,14 +126,20 @@ func openTarget(f targetFlags) (target, error) {
 		return nil, err
 	}
 	rdb := spec.Client()
+	// Strikes hold here as in serve: a struck enqueue is refused.
+	strk := strikes.NewWatcher(rdb, strikes.Options{Namespace: cfg.Namespace, Logger: logging.Discard()})
+	_ = strk.Start(context.Background()) // never fails on Redis trouble
 	// The CLI never runs a task itself: without Redis it fails.
 	c := client.New(rdb, client.Options{
 		Namespace: cfg.Namespace, Fallback: client.FallbackError, Logger: logging.Discard(),
-		// Woken workers (WORKER_WAKE) start on this enqueue at once.
-		EnqueueMiddleware: []client.EnqueueMiddleware{client.WakeWorkers(rdb, cfg.Namespace, 0)},
+		EnqueueMiddleware: []client.EnqueueMiddleware{
+			strk.EnqueueMiddleware(),
+			// Woken workers (WORKER_WAKE) start on this enqueue at once.
+			client.WakeWorkers(rdb, cfg.Namespace, 0),
+		},
 	})
 	return &directTarget{
-		rdb: rdb, c: c, ns: cfg.Namespace, desc: spec.String(),
+		rdb: rdb, c: c, strikes: strk, ns: cfg.Namespace, desc: spec.String(),
 		enq:   api.ClientEnqueuer(c, cfg.Namespace),
 		tasks: api.NewTasks(rdb, cfg.Namespace),
 	}, nil
@@ -143,17 +151,26 @@ func (r *remoteTarget) Close() error   { return nil }
 func (r *remoteTarget) String() string { return "HTTP API at " + r.BaseURL }
 
 type directTarget struct {
-	rdb   redis.UniversalClient
-	c     *client.Client
-	ns    string
-	desc  string
-	enq   api.Enqueuer
-	tasks *api.Tasks
+	rdb     redis.UniversalClient
+	c       *client.Client
+	strikes *strikes.Watcher
+	ns      string
+	desc    string
+	enq     api.Enqueuer
+	tasks   *api.Tasks
 }
 
 func (d *directTarget) String() string { return "Redis at " + d.desc }
 
 func (d *directTarget) Enqueue(ctx context.Context, kind string, payload []byte, opts tasks.Opts) (*api.EnqueueResponse, error) {
+	if kind == (tasks.MediaExportArgs{}).Kind() && opts.TaskID == "" {
+		// As the API and client.ScheduleExport do: the export ID is the
+		// task ID, so status, cancel and the export's row all use one ID.
+		var a tasks.MediaExportArgs
+		if json.Unmarshal(payload, &a) == nil {
+			opts.TaskID = a.ExportID
+		}
+	}
 	res, err := d.enq.Enqueue(ctx, kind, payload, opts)
 	if err != nil {
 		return nil, err
@@ -190,5 +207,6 @@ func (d *directTarget) Cancel(ctx context.Context, id string) (*api.CancelResult
 
 func (d *directTarget) Close() error {
 	_ = d.c.Close(context.Background())
+	d.strikes.Shutdown()
 	return d.rdb.Close()
 }
