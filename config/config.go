@@ -178,8 +178,8 @@ type Timing struct {
 
 	// SHUTDOWN_TIMEOUT: on SIGTERM, how long running tasks may go on before
 	// they are put back in their queue (without using up a retry). The whole
-	// stop takes up to SHUTDOWN_TIMEOUT + 1.5 × TASK_CHECK_INTERVAL (see
-	// Timing.MaxDrain), at most 27.5s within the allowed ranges, so a 30s
+	// stop takes up to SHUTDOWN_TIMEOUT + 1.5 × TASK_CHECK_INTERVAL + 0.5s
+	// (see Timing.MaxDrain), at most 28s within the allowed ranges, so a 30s
 	// kill grace (Kubernetes' default; set stop_grace_period: 30s in
 	// compose, docker stop -t 30) never kills a worker mid-drain.
 	// Allowed: 1s..20s. Default: 20s.
@@ -283,11 +283,16 @@ func (t Timing) Apply(cfg *asynq.Config) {
 
 // MaxDrain is the longest a graceful worker stop can take: asynq first
 // finishes the processor's idle sleep (up to 1.5 × TaskCheckInterval), then
-// gives running tasks ShutdownTimeout. A container's kill grace period must
-// exceed it.
+// gives running tasks ShutdownTimeout, and handlers it gave up on get
+// server.HandlerGrace (0.5s) to record where they stopped. A container's
+// kill grace period must exceed it.
 func (t Timing) MaxDrain() time.Duration {
-	return t.ShutdownTimeout + t.TaskCheckInterval*3/2
+	return t.ShutdownTimeout + t.TaskCheckInterval*3/2 + handlerGrace
 }
+
+// handlerGrace is server.HandlerGrace (config does not import server; a
+// server test checks they agree).
+const handlerGrace = 500 * time.Millisecond
 
 // Load reads the configuration from the process environment and validates
 // it. The error lists every bad variable.

@@ -467,8 +467,8 @@ func TestTimingRanges(t *testing.T) {
 		}
 		if end == "max" {
 			// A 30s kill grace covers the longest drain the ranges allow.
-			if drain := c.Timing.MaxDrain(); drain != 27500*time.Millisecond || drain >= 30*time.Second {
-				t.Errorf("MaxDrain at the maxima = %s, want 27.5s (< 30s)", drain)
+			if drain := c.Timing.MaxDrain(); drain != 28*time.Second || drain >= 30*time.Second {
+				t.Errorf("MaxDrain at the maxima = %s, want 28s (< 30s)", drain)
 			}
 		}
 	}
@@ -488,8 +488,8 @@ func TestTimingApply(t *testing.T) {
 		ac.ShutdownTimeout != 3*time.Second || ac.HealthCheckInterval != 2*time.Second || ac.JanitorInterval != 30*time.Second {
 		t.Fatalf("Apply gave %+v", ac)
 	}
-	if d := c.Timing.MaxDrain(); d != 3*time.Second+15*time.Millisecond {
-		t.Fatalf("MaxDrain = %s, want 3.015s", d)
+	if d := c.Timing.MaxDrain(); d != 3*time.Second+515*time.Millisecond {
+		t.Fatalf("MaxDrain = %s, want 3.515s", d)
 	}
 }
 

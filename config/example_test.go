@@ -49,5 +49,5 @@ func ExampleTimingRanges() {
 	}
 	fmt.Println(r, cfg.Timing.TaskCheckInterval, cfg.Timing.MaxDrain())
 	// Output:
-	// 10ms..5s 5s 27.5s
+	// 10ms..5s 5s 28s
 }

@@ -11,7 +11,9 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/plyr-fm/plyrtasks/client"
+	"github.com/plyr-fm/plyrtasks/config"
 	"github.com/plyr-fm/plyrtasks/job"
+	"github.com/plyr-fm/plyrtasks/server"
 )
 
 // TestRunContextCauseTellsWhyItEnded: a handler learns from
@@ -158,5 +160,13 @@ func TestOperatorCancelArchivesTheTask(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if n := runs.Load(); n != 1 {
 		t.Errorf("handler ran %d times, want 1", n)
+	}
+}
+
+// config.Timing.MaxDrain counts server.HandlerGrace under its own name.
+func TestHandlerGraceMatchesConfig(t *testing.T) {
+	var tm config.Timing
+	if got := tm.MaxDrain(); got != server.HandlerGrace {
+		t.Errorf("MaxDrain of zero timings = %s, want server.HandlerGrace (%s)", got, server.HandlerGrace)
 	}
 }

@@ -18,6 +18,8 @@ import (
 // malformed payloads come back from the registry as permanent errors, so
 // asynq archives them with the reason instead of retrying.
 func (s *Server) process(ctx context.Context, at *asynq.Task) error {
+	s.inflight.Add(1)
+	defer s.inflight.Done()
 	id, _ := asynq.GetTaskID(ctx)
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)

@@ -56,6 +56,8 @@ type Server struct {
 	// bg counts background work Shutdown waits for (archiving cancelled
 	// tasks).
 	bg sync.WaitGroup
+	// inflight counts handlers running; see awaitHandlers.
+	inflight sync.WaitGroup
 
 	mu       sync.Mutex
 	state    state
@@ -179,6 +181,7 @@ func (s *Server) Shutdown() {
 		s.srv.Shutdown()
 	}
 	s.bg.Wait()
+	s.awaitHandlers()
 
 	s.mu.Lock()
 	s.state = stateStopped
@@ -255,5 +258,25 @@ func (s *Server) queueNames() []string { return slices.Sorted(maps.Keys(s.queues
 func (s *Server) healthCheck(err error) {
 	if err != nil {
 		s.log.Warn("redis health check failed", slog.String("error", err.Error()))
+	}
+}
+
+// HandlerGrace is how long Shutdown waits, after asynq has stopped, for
+// handlers it gave up on at SHUTDOWN_TIMEOUT (their tasks are back in the
+// queue and their contexts cancelled) to return: time to log their
+// outcome line and record where they stopped (an export's row) before the
+// process exits.
+const HandlerGrace = 500 * time.Millisecond
+
+func (s *Server) awaitHandlers() {
+	done := make(chan struct{})
+	go func() {
+		s.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(HandlerGrace):
+		s.log.Warn("handlers still running at exit; their tasks are back in the queue")
 	}
 }
