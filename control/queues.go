@@ -136,5 +136,16 @@ func (c *Controller) setPaused(ctx context.Context, queue string, pause bool) (*
 		}
 		c.log.InfoContext(ctx, msg, slog.String("queue", q))
 	}
+	if !pause {
+		c.wake(ctx, q)
+	}
 	return after, nil
+}
+
+// wake signals woken workers (server.Options.Wake) that queue has work
+// now, as a producer's enqueue does, so a retried task or a resumed queue
+// does not wait for their idle check. Best effort: that check finds it
+// within TASK_CHECK_INTERVAL anyway.
+func (c *Controller) wake(ctx context.Context, queue string) {
+	_ = c.rdb.Publish(ctx, rdb.WakeChannel(c.opts.Namespace), queue).Err()
 }

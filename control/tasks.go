@@ -291,6 +291,7 @@ func (c *Controller) Retry(ctx context.Context, id string) (*Task, error) {
 	}
 	c.log.InfoContext(ctx, "control: task retried", slog.String("id", id), slog.String("kind", info.Type),
 		slog.String("queue", c.logical(info.Queue)), slog.String("was", info.State.String()))
+	c.wake(ctx, info.Queue)
 	return c.Show(ctx, id)
 }
 
