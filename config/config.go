@@ -48,8 +48,11 @@ type Config struct {
 	RedisURL string `env:"REDIS_URL" secret:"url"`
 
 	// TASKS_NAMESPACE: prefix of every queue name (plyr:critical), so two
-	// deployments can share one Redis without taking each other's tasks.
-	// Allowed: 1 to 32 of a-z, 0-9, _ and -. Default: plyr.
+	// deployments can share one Redis without taking each other's tasks,
+	// strikes or wake signals. It does not fence the dashboard (asynqmon
+	// shows and controls every queue on the Redis) nor the store: give each
+	// deployment its own DATABASE_URL. Allowed: 1 to 32 of a-z, 0-9, _ and
+	// -. Default: plyr.
 	Namespace string `env:"TASKS_NAMESPACE" envDefault:"plyr"`
 
 	// WORKER_CONCURRENCY: tasks one worker process runs at once.

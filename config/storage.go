@@ -60,7 +60,7 @@ type Storage struct {
 	ExportURLExpiry time.Duration `env:"EXPORT_URL_EXPIRY" envDefault:"24h"`
 
 	// EXPORT_PART_SIZE: the part size of an export's multipart upload to
-	// S3, as bytes or with a KiB/MiB/GiB (KB/MB/GB) suffix. An export holds
+	// S3, as bytes or with a KiB/MiB/GiB suffix (binary; KB/MB/GB are decimal: 5MB is less than 5MiB). An export holds
 	// two part buffers, so it uses about twice this in memory; S3 allows
 	// 10,000 parts, so it also caps one export's size (about 78 GiB at
 	// 8MiB, far above any artist's catalogue: raise it for larger ones).
