@@ -133,7 +133,17 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		// a.client is built below; the export service calls it only once
 		// requests arrive.
 		Enqueuer:   export.EnqueueFunc(a.enqueueExport),
-		CancelTask: func(_ context.Context, id string) error { return a.insp.CancelProcessing(id) },
+		// The controls' cancel: a queued export's task is deleted (it
+		// would otherwise run, only to find its row cancelled), a running
+		// one stopped and archived. (a.control is built below; this runs
+		// only once requests arrive.)
+		CancelTask: func(ctx context.Context, id string) error {
+			_, err := a.control.Cancel(ctx, id)
+			if errors.Is(err, control.ErrConflict) || errors.Is(err, control.ErrNotFound) {
+				return nil // already finished or gone: nothing left to stop
+			}
+			return err
+		},
 		// A queued export whose task was deleted (a generic cancel) never
 		// runs: this lets its row end cancelled instead of pending forever.
 		TaskExists: export.InspectorTaskExists(a.insp, tasks.Namespaced(cfg.Namespace, tasks.QueueBulk)),

@@ -202,3 +202,26 @@ func TestServeDashboardListsEveryQueueFromTheStart(t *testing.T) {
 		}
 	}
 }
+
+// From the second newcomer run: DELETE /v1/exports/{id} on a queued export
+// marked the row cancelled but left its task pending, to run (and fail)
+// after the queue resumed.
+func TestServeCancellingAQueuedExportDeletesItsTask(t *testing.T) {
+	a, base := serveAppWith(t, nil)
+	did := "did:plc:exportartist0000000000000"
+	if err := a.store.UpsertArtist(t.Context(), store.Artist{DID: did, Handle: "exporter.test"}); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := do(t, "POST", base+"/v1/queues/bulk/pause", ""); code != 200 {
+		t.Fatalf("pause: %d %s", code, body)
+	}
+	if code, body := do(t, "POST", base+"/v1/tasks/export:media", `{"export_id":"queued-1","artist_did":"`+did+`"}`); code != http.StatusAccepted {
+		t.Fatalf("enqueue = %d %s", code, body)
+	}
+	if code, body := do(t, "DELETE", base+"/v1/exports/queued-1", ""); code != 200 || !strings.Contains(body, `"cancelled"`) {
+		t.Fatalf("cancel = %d %s", code, body)
+	}
+	if code, body := do(t, "GET", base+"/v1/tasks/queued-1", ""); code != http.StatusNotFound {
+		t.Errorf("the cancelled export's task = %d %s, want 404 (deleted)", code, body)
+	}
+}
