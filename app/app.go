@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (_ *App, 
 		Store: a.store, Storage: a.storage,
 		// a.client is built below; the export service calls it only once
 		// requests arrive.
-		Enqueuer:   export.EnqueueFunc(a.enqueueExport),
+		Enqueuer: export.EnqueueFunc(a.enqueueExport),
 		// The controls' cancel: a queued export's task is deleted (it
 		// would otherwise run, only to find its row cancelled), a running
 		// one stopped and archived. (a.control is built below; this runs
