@@ -536,23 +536,9 @@ func (b *runner) idle(ctx context.Context, mode string, p producer, r *StackResu
 	if err := sleep(ctx, warm); err != nil {
 		return err
 	}
-	before, err := commandCalls(ctx, b.admin)
-	if err != nil {
+	if r.IdleCmds, r.IdleCmdsLua, err = b.idleRate(ctx, wp, o.IdleWindow); err != nil {
 		return err
 	}
-	wp.Reset()
-	start := time.Now()
-	if err := sleep(ctx, o.IdleWindow); err != nil {
-		return err
-	}
-	top := wp.Count()
-	el := time.Since(start).Seconds()
-	after, err := commandCalls(ctx, b.admin)
-	if err != nil {
-		return err
-	}
-	r.IdleCmds = float64(top) / el
-	r.IdleCmdsLua = float64(after-before) / el
 
 	for i := range o.IdleSamples {
 		// Past the woken worker's Linger (it sleeps between Linger and
@@ -686,6 +672,29 @@ func (b *runner) rss(ctx context.Context) (RSSResult, error) {
 		res.Samples = append(res.Samples, last)
 	}
 	return res, nil
+}
+
+// idleRate measures an idle worker's Redis commands per second over
+// window: top-level ones (what it sent through wp) and all that Redis ran,
+// scripts' inner commands included (INFO commandstats). Nothing else may
+// talk to the bench's Redis meanwhile.
+func (b *runner) idleRate(ctx context.Context, wp *countingProxy, window time.Duration) (top, lua float64, err error) {
+	before, err := commandCalls(ctx, b.admin)
+	if err != nil {
+		return 0, 0, err
+	}
+	wp.Reset()
+	start := time.Now()
+	if err := sleep(ctx, window); err != nil {
+		return 0, 0, err
+	}
+	n := wp.Count()
+	el := time.Since(start).Seconds()
+	after, err := commandCalls(ctx, b.admin)
+	if err != nil {
+		return 0, 0, err
+	}
+	return float64(n) / el, float64(after-before) / el, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

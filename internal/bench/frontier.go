@@ -153,22 +153,9 @@ func (b *runner) point(ctx context.Context, o FrontierOptions, pt *FrontierPoint
 	if err := sleep(ctx, 1500*time.Millisecond); err != nil {
 		return err
 	}
-	before, err := commandCalls(ctx, b.admin)
-	if err != nil {
+	if pt.IdleCmds, pt.IdleCmdsLua, err = b.idleRate(ctx, wp, o.IdleWindow); err != nil {
 		return err
 	}
-	wp.Reset()
-	start := time.Now()
-	if err := sleep(ctx, o.IdleWindow); err != nil {
-		return err
-	}
-	top := wp.Count()
-	el := time.Since(start).Seconds()
-	after, err := commandCalls(ctx, b.admin)
-	if err != nil {
-		return err
-	}
-	pt.IdleCmds, pt.IdleCmdsLua = float64(top)/el, float64(after-before)/el
 
 	p := newProducer(mode, b.redis.Addr)
 	defer p.close()
