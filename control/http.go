@@ -1,7 +1,6 @@
 package control
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -183,14 +182,8 @@ func (c *Controller) serveStrike(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req StrikeRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	err = dec.Decode(&req)
-	if _, tail := dec.Token(); err == nil && tail != io.EOF {
-		err = errors.New("unexpected data after the JSON object")
-	}
-	if err != nil {
-		writeError(w, &tasks.FieldError{Field: "(body)", Reason: "must be JSON {\"type\", \"arg\", \"reason\", \"by\"}: " + err.Error()})
+	if err := tasks.DecodeObject(body, &req); err != nil {
+		writeError(w, err)
 		return
 	}
 	rule, err := strikes.ParseRule(req.Type, req.Arg)

@@ -34,7 +34,9 @@ func TestHTTPErrors(t *testing.T) {
 		{"POST", "/v1/tasks/nope/cancel", "", 404, "", "not found"},
 		{"POST", "/v1/queues/nosuch/pause", "", 404, "", "queue"},
 		{"POST", "/v1/strikes", `{"type":"pds:like"}`, 400, "reason", "required"},
-		{"POST", "/v1/strikes", `{"type":"pds:like","reason":"x","who":"me"}`, 400, "(body)", "unknown field"},
+		{"POST", "/v1/strikes", `{"type":"pds:like","reason":"x","who":"me"}`, 400, "who", "unknown field"},
+		// json would strike the last "type" given (the second newcomer run).
+		{"POST", "/v1/strikes", `{"type":"export:media","type":"pds:like","reason":"x"}`, 400, "type", "given more than once"},
 		{"POST", "/v1/strikes", `{"type":"pds:nope","reason":"x"}`, 400, "type", "unknown task type"},
 		{"POST", "/v1/strikes", `{"type":"pds:like","arg":"nofield","reason":"x"}`, 400, "arg", "field=value"},
 		{"DELETE", "/v1/strikes?type=pds:like", "", 404, "", "no such strike"},

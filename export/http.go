@@ -1,7 +1,6 @@
 package export
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -120,14 +119,8 @@ func (s *Service) handleRequest(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		ArtistDID string `json:"artist_did"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	err = dec.Decode(&body)
-	if _, tail := dec.Token(); err == nil && tail != io.EOF {
-		err = errors.New("unexpected data after the JSON object")
-	}
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, errorBody{Error: "body must be JSON {\"artist_did\": \"did:…\"}: " + err.Error(), Field: "(body)"})
+	if err := tasks.DecodeObject(raw, &body); err != nil {
+		writeError(w, err) // a *tasks.FieldError: 400 naming the key
 		return
 	}
 	j, created, err := s.Request(r.Context(), body.ArtistDID)

@@ -57,7 +57,8 @@ func TestHTTPAPI(t *testing.T) {
 	}{
 		{"second request returns the active export", "POST", "/v1/exports/", `{"artist_did":"` + artistDID + `"}`, 200, `"export_id":"` + id + `"`},
 		{"bad did", "POST", "", `{"artist_did":"alice"}`, 400, `"field":"artist_did"`},
-		{"unknown field", "POST", "", `{"artist":"x"}`, 400, `"field":"(body)"`},
+		{"unknown field", "POST", "", `{"artist":"x"}`, 400, `"field":"artist"`},
+		{"field in another case", "POST", "", `{"Artist_DID":"did:plc:x"}`, 400, `"field":"Artist_DID"`},
 		{"unknown artist", "POST", "", `{"artist_did":"did:plc:nobody0000000000000000"}`, 404, "not found"},
 		{"get", "GET", "/v1/exports/" + id, "", 200, `"status":"pending"`},
 		{"get unknown", "GET", "/v1/exports/NOPE", "", 404, "not found"},

@@ -127,3 +127,36 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// From the second newcomer run: POST /v1/strikes took
+// {"type":"export:media","type":"pds:like"} and struck pds:like (json keeps
+// the last), and {"Type":…} and {"Artist_DID":…} were read as the fields.
+func TestDecodeObject(t *testing.T) {
+	type strike struct {
+		Type   string `json:"type"`
+		Reason string `json:"reason"`
+	}
+	tests := []struct {
+		name, body, field, reason string
+	}{
+		{"repeated key", `{"type":"export:media","type":"pds:like","reason":"r"}`, "type", "given more than once"},
+		{"other case", `{"Type":"export:media","reason":"r"}`, "Type", "case-sensitive"},
+		{"unknown key", `{"type":"a","by_whom":"x"}`, "by_whom", "unknown field"},
+		{"trailing data", `{"type":"a"} {}`, "(body)", "after the JSON object"},
+		{"wrong type", `{"type":1}`, "type", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var v strike
+			err := tasks.DecodeObject([]byte(tt.body), &v)
+			var fe *tasks.FieldError
+			if !errors.As(err, &fe) || fe.Field != tt.field || !strings.Contains(fe.Reason, tt.reason) {
+				t.Fatalf("DecodeObject(%s) = %v, want a FieldError on %q (%q)", tt.body, err, tt.field, tt.reason)
+			}
+		})
+	}
+	var v strike
+	if err := tasks.DecodeObject([]byte(`{"type":"export:media","reason":"r"}`), &v); err != nil || v.Type != "export:media" || v.Reason != "r" {
+		t.Fatalf("valid body = %+v, %v", v, err)
+	}
+}

@@ -291,6 +291,40 @@ func (d Def) Decode(payload []byte) (Args, error) {
 	return a, nil
 }
 
+// DecodeObject decodes body, one JSON object, into v (a pointer to a
+// struct) by the rules task payloads follow: its keys must be v's JSON
+// field names exactly (case included), each at most once, with nothing
+// after the object. Errors are *FieldError naming the key, or "(body)".
+// The HTTP API's other bodies (strikes, exports) use it, so that
+// {"type":"a","type":"b"} or {"Type":…} is refused, not read as json would.
+func DecodeObject(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonFieldError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return &FieldError{Field: "(body)", Reason: "unexpected data after the JSON object"}
+	}
+	fields := jsonFields(reflect.TypeOf(v).Elem())
+	var buf [8][]byte
+	keys, err := topKeys(body, buf[:0])
+	if err != nil {
+		return err
+	}
+	for i, k := range keys {
+		if !fields[string(k)] {
+			return &FieldError{Field: keyName(string(k)), Reason: "unknown field (names are case-sensitive)"}
+		}
+		for _, prev := range keys[:i] {
+			if bytes.Equal(prev, k) {
+				return &FieldError{Field: keyName(string(k)), Reason: "given more than once"}
+			}
+		}
+	}
+	return nil
+}
+
 // checkKeys refuses top-level keys encoding/json accepted but the
 // declaration does not name exactly ("TRACK_ID" for track_id) and keys
 // given twice (json keeps the last). Either would make the raw payload say
