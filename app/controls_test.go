@@ -51,6 +51,21 @@ func serveAppWith(t *testing.T, env map[string]string) (*App, string) {
 	return a, "http://" + a.Addr().String()
 }
 
+// serveExportArtist serves an app whose store holds one artist, with the
+// bulk queue paused so that an export stays queued while a test looks.
+func serveExportArtist(t *testing.T) (base, did string) {
+	t.Helper()
+	a, base := serveAppWith(t, nil)
+	did = "did:plc:exportartist0000000000000"
+	if err := a.store.UpsertArtist(t.Context(), store.Artist{DID: did, Handle: "exporter.test"}); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := do(t, "POST", base+"/v1/queues/bulk/pause", ""); code != 200 {
+		t.Fatalf("pause: %d %s", code, body)
+	}
+	return base, did
+}
+
 func do(t *testing.T, method, url, body string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
@@ -124,15 +139,7 @@ func TestServeWiresStrikesAndControls(t *testing.T) {
 // a second request for the artist is a 409 duplicate naming the first, and
 // an unknown artist is a 400 naming artist_did.
 func TestServeGenericExportEnqueueRecordsTheJob(t *testing.T) {
-	a, base := serveAppWith(t, nil)
-	did := "did:plc:exportartist0000000000000"
-	if err := a.store.UpsertArtist(t.Context(), store.Artist{DID: did, Handle: "exporter.test"}); err != nil {
-		t.Fatal(err)
-	}
-	// Pause the bulk queue so the export stays queued while we look.
-	if code, body := do(t, "POST", base+"/v1/queues/bulk/pause", ""); code != 200 {
-		t.Fatalf("pause: %d %s", code, body)
-	}
+	base, did := serveExportArtist(t)
 	code, body := do(t, "POST", base+"/v1/tasks/export:media", `{"export_id":"exp-one","artist_did":"`+did+`"}`)
 	if code != http.StatusAccepted || !strings.Contains(body, `"id":"exp-one"`) {
 		t.Fatalf("enqueue = %d %s, want 202 with id exp-one", code, body)
@@ -154,14 +161,7 @@ func TestServeGenericExportEnqueueRecordsTheJob(t *testing.T) {
 // SQLite store outlives serve) answered 500 with a raw UNIQUE-constraint
 // error, and a struck export answered 503 "queue unavailable".
 func TestServeExportIDReuseAndStrikes(t *testing.T) {
-	a, base := serveAppWith(t, nil)
-	did := "did:plc:exportartist0000000000000"
-	if err := a.store.UpsertArtist(t.Context(), store.Artist{DID: did, Handle: "exporter.test"}); err != nil {
-		t.Fatal(err)
-	}
-	if code, body := do(t, "POST", base+"/v1/queues/bulk/pause", ""); code != 200 {
-		t.Fatalf("pause: %d %s", code, body)
-	}
+	base, did := serveExportArtist(t)
 	req := `{"export_id":"dev-demo","artist_did":"` + did + `"}`
 	if code, body := do(t, "POST", base+"/v1/tasks/export:media", req); code != http.StatusAccepted {
 		t.Fatalf("first = %d %s", code, body)
@@ -207,14 +207,7 @@ func TestServeDashboardListsEveryQueueFromTheStart(t *testing.T) {
 // marked the row cancelled but left its task pending, to run (and fail)
 // after the queue resumed.
 func TestServeCancellingAQueuedExportDeletesItsTask(t *testing.T) {
-	a, base := serveAppWith(t, nil)
-	did := "did:plc:exportartist0000000000000"
-	if err := a.store.UpsertArtist(t.Context(), store.Artist{DID: did, Handle: "exporter.test"}); err != nil {
-		t.Fatal(err)
-	}
-	if code, body := do(t, "POST", base+"/v1/queues/bulk/pause", ""); code != 200 {
-		t.Fatalf("pause: %d %s", code, body)
-	}
+	base, did := serveExportArtist(t)
 	if code, body := do(t, "POST", base+"/v1/tasks/export:media", `{"export_id":"queued-1","artist_did":"`+did+`"}`); code != http.StatusAccepted {
 		t.Fatalf("enqueue = %d %s", code, body)
 	}
