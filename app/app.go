@@ -277,7 +277,7 @@ func (a *App) queueNames() []string {
 // row already allows one active export per artist, and a unique lock would
 // outlive a cancelled export).
 func (a *App) enqueueExport(ctx context.Context, args tasks.MediaExportArgs) (string, error) {
-	res, err := a.client.Enqueue(ctx, args, client.TaskID(args.ExportID), client.UniqueFor(0), client.NoWait())
+	res, err := a.client.Enqueue(ctx, args, client.UniqueFor(0), client.NoWait())
 	if err != nil {
 		return "", err
 	}

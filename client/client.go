@@ -300,6 +300,9 @@ func (c *Client) submit(ctx context.Context, def tasks.Def, args tasks.Args, pay
 	if err := errors.Join(s.errs...); err != nil {
 		return Result{Kind: def.Kind}, fmt.Errorf("%s: %w", def.Kind, err)
 	}
+	if n, ok := args.(tasks.TaskIDer); ok && s.opts.TaskID == "" {
+		s.opts.TaskID = n.TaskID()
+	}
 	s.opts.Timeout = roundUpSecond(s.opts.Timeout)
 	s.opts.Retention = roundUpSecond(s.opts.Retention)
 	if c.closed.Load() {

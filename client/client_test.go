@@ -543,3 +543,34 @@ func TestParseFallbackMode(t *testing.T) {
 		t.Error("ParseFallbackMode(queue) accepted")
 	}
 }
+
+// Args that name their task (tasks.TaskIDer: an export's ID) get that task
+// ID on every path, typed or raw, unless the caller gives one.
+func TestArgsNameTheirTask(t *testing.T) {
+	ctx := context.Background()
+	rc, _ := redisFor(t)
+	c := newClient(t, rc, client.Options{})
+	tests := []struct {
+		name string
+		do   func() (client.Result, error)
+		want string
+	}{
+		{"typed", func() (client.Result, error) {
+			return c.Enqueue(ctx, tasks.MediaExportArgs{ExportID: "exp-typed", ArtistDID: "did:plc:a1"})
+		}, "exp-typed"},
+		{"raw", func() (client.Result, error) {
+			return c.EnqueueRaw(ctx, "export:media", []byte(`{"export_id":"exp-raw","artist_did":"did:plc:a2"}`))
+		}, "exp-raw"},
+		{"an explicit task ID wins", func() (client.Result, error) {
+			return c.Enqueue(ctx, tasks.MediaExportArgs{ExportID: "exp-3", ArtistDID: "did:plc:a3"}, client.TaskID("chosen"))
+		}, "chosen"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := tt.do()
+			if err != nil || res.ID != tt.want {
+				t.Fatalf("Result = %+v, %v; want ID %s", res, err, tt.want)
+			}
+		})
+	}
+}

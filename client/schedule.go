@@ -25,7 +25,7 @@ func (c *Client) ScheduleCopyrightScan(ctx context.Context, trackID int64, audio
 // export.Service.Request instead, which records it at once so GET
 // /v1/exports/{id} answers while the export waits for a worker.
 func (c *Client) ScheduleExport(ctx context.Context, exportID, artistDID string, opts ...Option) (Result, error) {
-	return c.Enqueue(ctx, tasks.MediaExportArgs{ExportID: exportID, ArtistDID: artistDID}, append([]Option{TaskID(exportID)}, opts...)...)
+	return c.Enqueue(ctx, tasks.MediaExportArgs{ExportID: exportID, ArtistDID: artistDID}, opts...)
 }
 
 // ScheduleATProtoSync syncs a user's records to their PDS (on login),

@@ -76,6 +76,9 @@ func (MediaExportArgs) InsertOpts() Opts {
 
 func (a MediaExportArgs) UniqueKey() string { return a.ArtistDID }
 
+// TaskID: the export ID names the task too.
+func (a MediaExportArgs) TaskID() string { return a.ExportID }
+
 func (a MediaExportArgs) Validate() error {
 	var c check
 	c.required("export_id", a.ExportID)

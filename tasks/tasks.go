@@ -39,6 +39,13 @@ type UniqueKeyer interface {
 	UniqueKey() string
 }
 
+// TaskIDer is implemented by args that name their own task (an export's
+// task ID is its export ID, so status, cancel and the export's row share
+// one ID). An explicit TaskID option still wins.
+type TaskIDer interface {
+	TaskID() string
+}
+
 // Queues plyrtasks uses, before namespacing (see Namespaced). Priorities are
 // in QueuePriorities.
 const (

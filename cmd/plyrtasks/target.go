@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -163,14 +162,6 @@ type directTarget struct {
 func (d *directTarget) String() string { return "Redis at " + d.desc }
 
 func (d *directTarget) Enqueue(ctx context.Context, kind string, payload []byte, opts tasks.Opts) (*api.EnqueueResponse, error) {
-	if kind == (tasks.MediaExportArgs{}).Kind() && opts.TaskID == "" {
-		// As the API and client.ScheduleExport do: the export ID is the
-		// task ID, so status, cancel and the export's row all use one ID.
-		var a tasks.MediaExportArgs
-		if json.Unmarshal(payload, &a) == nil {
-			opts.TaskID = a.ExportID
-		}
-	}
 	res, err := d.enq.Enqueue(ctx, kind, payload, opts)
 	if err != nil {
 		return nil, err
